@@ -1,0 +1,1 @@
+"""Configuration read once from the environment and validated at start-up."""

@@ -1,0 +1,200 @@
+"""The sidecar's settings (CORESDK_* variables), read once and validated at start.
+
+Secure by default: CORESDK_ENV defaults to production, where the issuer, audience and JWKS must be named.
+Development only fills in the local control plane's values; it never turns a check off.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from coresdk.config.env import Env, is_loopback_host, split_host_port, validate_fetch_url
+from coresdk.errors import ConfigError
+
+DEV_CONTROL_PLANE = "http://127.0.0.1:8080"
+DEV_AUDIENCE = "coresdk"
+MAX_TOKEN_TTL_CEILING = 3600
+MAX_LEEWAY = 60
+MIN_REFETCH_COOLDOWN = 30
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    issuer: str
+    jwks_uri: str
+    # The first audience is the default; a caller may ask for any other one in the tuple.
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+
+@dataclass(frozen=True)
+class JwksSettings:
+    cache_min_seconds: int
+    cache_max_seconds: int
+    max_stale_seconds: int
+    refetch_cooldown_seconds: int
+    retry_max_seconds: int
+    timeout_seconds: float
+    max_bytes: int
+    ca_file: Path | None
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    max_ttl_seconds: int
+    leeway_seconds: int
+    max_token_bytes: int
+    require_at_jwt_typ: bool
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    env: str
+    sidecar_addr: str
+    health_addr: str
+    tls: TLSConfig | None
+    issuers: tuple[IssuerConfig, ...]
+    jwks: JwksSettings
+    tokens: TokenPolicy
+    auth_cache_size: int
+    log_level: str
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+
+def _audiences(value: str, variable: str) -> tuple[str, ...]:
+    auds = tuple(a.strip() for a in value.split(",") if a.strip())
+    if not auds:
+        raise ConfigError(variable, "must name at least one audience")
+    return auds
+
+
+def _issuers_from_file(path: Path) -> list[IssuerConfig]:
+    var = "CORESDK_ISSUERS_FILE"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(var, f"cannot read JSON from {path}: {exc}") from None
+    entries = doc.get("issuers") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(var, 'must be {"issuers": [{"issuer", "jwks_uri", "audiences"}, ...]}')
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) - {"issuer", "jwks_uri", "audiences"}:
+            raise ConfigError(var, f"issuers[{i}] must have exactly issuer, jwks_uri, audiences")
+        iss, uri, auds = entry.get("issuer"), entry.get("jwks_uri"), entry.get("audiences")
+        if not isinstance(iss, str) or not iss or not isinstance(uri, str):
+            raise ConfigError(var, f"issuers[{i}] needs string issuer and jwks_uri")
+        if not isinstance(auds, list) or not auds or not all(isinstance(a, str) and a for a in auds):
+            raise ConfigError(var, f"issuers[{i}].audiences must be a non-empty list of strings")
+        out.append(IssuerConfig(iss, validate_fetch_url(uri, f"{var} issuers[{i}].jwks_uri"), tuple(auds)))
+    return out
+
+
+def _issuers(env: Env, development: bool) -> tuple[IssuerConfig, ...]:
+    names = ("CORESDK_JWKS_URI", "CORESDK_EXPECTED_ISSUER", "CORESDK_EXPECTED_AUDIENCE")
+    values = {n: env.raw(n) for n in names}
+    issuers: list[IssuerConfig] = []
+    file_path = env.file("CORESDK_ISSUERS_FILE")
+    if file_path is not None:
+        issuers.extend(_issuers_from_file(file_path))
+    if development:
+        values["CORESDK_JWKS_URI"] = values["CORESDK_JWKS_URI"] or f"{DEV_CONTROL_PLANE}/api/v1/jwks"
+        values["CORESDK_EXPECTED_ISSUER"] = values["CORESDK_EXPECTED_ISSUER"] or DEV_CONTROL_PLANE
+        values["CORESDK_EXPECTED_AUDIENCE"] = values["CORESDK_EXPECTED_AUDIENCE"] or DEV_AUDIENCE
+    if file_path is None or any(values.values()):
+        for name in names:
+            if not values[name]:
+                raise ConfigError(name, "is required outside development (CORESDK_ENV=development)")
+        issuers.insert(
+            0,
+            IssuerConfig(
+                issuer=str(values["CORESDK_EXPECTED_ISSUER"]),
+                jwks_uri=validate_fetch_url(str(values["CORESDK_JWKS_URI"]), "CORESDK_JWKS_URI"),
+                audiences=_audiences(str(values["CORESDK_EXPECTED_AUDIENCE"]), "CORESDK_EXPECTED_AUDIENCE"),
+            ),
+        )
+    seen: set[str] = set()
+    for cfg in issuers:
+        if cfg.issuer in seen:
+            raise ConfigError("CORESDK_ISSUERS_FILE", f"issuer {cfg.issuer!r} is configured twice")
+        seen.add(cfg.issuer)
+    return tuple(issuers)
+
+
+def _tls(env: Env, sidecar_addr: str) -> TLSConfig | None:
+    names = ("CORESDK_TLS_CERT_FILE", "CORESDK_TLS_KEY_FILE", "CORESDK_TLS_CA_FILE")
+    given = {n: env.raw(n) for n in names}
+    host = (
+        sidecar_addr if sidecar_addr.startswith("unix:") else split_host_port(sidecar_addr, "CORESDK_SIDECAR_ADDR")[0]
+    )
+    loopback = sidecar_addr.startswith("unix:") or is_loopback_host(host)
+    if not any(given.values()):
+        if not loopback:
+            raise ConfigError(
+                "CORESDK_TLS_CERT_FILE",
+                f"CORESDK_SIDECAR_ADDR={sidecar_addr} is not loopback; mTLS (CORESDK_TLS_CERT_FILE, "
+                "CORESDK_TLS_KEY_FILE, CORESDK_TLS_CA_FILE) is required to listen beyond this machine",
+            )
+        return None
+    for name in names:
+        if not given[name]:
+            raise ConfigError(name, "is required when any CORESDK_TLS_* variable is set (mTLS needs all three)")
+    files = [env.file(n) for n in names]
+    cert, key, ca = (f for f in files if f is not None)
+    return TLSConfig(cert_file=cert, key_file=key, ca_file=ca)
+
+
+def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
+    env = Env(environ)
+    mode = env.choice("CORESDK_ENV", "production", ("production", "development"))
+    development = mode == "development"
+    sidecar_addr = env.text("CORESDK_SIDECAR_ADDR", "[::1]:50051") or "[::1]:50051"
+    health_addr = env.text("CORESDK_HEALTH_ADDR", "127.0.0.1:9091") or "127.0.0.1:9091"
+    split_host_port(health_addr, "CORESDK_HEALTH_ADDR")
+    cache_min = env.integer("CORESDK_JWKS_CACHE_MIN", 60, minimum=1, maximum=86400)
+    cache_max = env.integer("CORESDK_JWKS_CACHE_MAX", 3600, minimum=1, maximum=86400)
+    if cache_max < cache_min:
+        raise ConfigError("CORESDK_JWKS_CACHE_MAX", "must be at least CORESDK_JWKS_CACHE_MIN")
+    jwks = JwksSettings(
+        cache_min_seconds=cache_min,
+        cache_max_seconds=cache_max,
+        max_stale_seconds=env.integer("CORESDK_JWKS_MAX_STALE", 900, minimum=0, maximum=86400),
+        refetch_cooldown_seconds=env.integer(
+            "CORESDK_JWKS_REFETCH_COOLDOWN", MIN_REFETCH_COOLDOWN, minimum=MIN_REFETCH_COOLDOWN, maximum=3600
+        ),
+        retry_max_seconds=env.integer("CORESDK_JWKS_RETRY_MAX", 30, minimum=1, maximum=3600),
+        timeout_seconds=env.number("CORESDK_JWKS_TIMEOUT", 5.0, minimum=0.1, maximum=60.0),
+        max_bytes=env.integer("CORESDK_JWKS_MAX_BYTES", 262144, minimum=1024, maximum=4 * 1024 * 1024),
+        ca_file=env.file("CORESDK_JWKS_CA_FILE"),
+    )
+    tokens = TokenPolicy(
+        max_ttl_seconds=env.integer(
+            "CORESDK_MAX_TOKEN_TTL", MAX_TOKEN_TTL_CEILING, minimum=1, maximum=MAX_TOKEN_TTL_CEILING
+        ),
+        leeway_seconds=env.integer("CORESDK_CLOCK_LEEWAY", 30, minimum=0, maximum=MAX_LEEWAY),
+        max_token_bytes=env.integer("CORESDK_MAX_TOKEN_BYTES", 8192, minimum=1024, maximum=65536),
+        require_at_jwt_typ=env.flag("CORESDK_REQUIRE_AT_JWT_TYP", False),
+    )
+    return SidecarConfig(
+        env=mode,
+        sidecar_addr=sidecar_addr,
+        health_addr=health_addr,
+        tls=_tls(env, sidecar_addr),
+        issuers=_issuers(env, development),
+        jwks=jwks,
+        tokens=tokens,
+        auth_cache_size=env.integer("CORESDK_AUTH_CACHE_SIZE", 10000, minimum=0, maximum=1_000_000),
+        log_level=env.choice("CORESDK_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+    )

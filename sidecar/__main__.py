@@ -1,0 +1,5 @@
+import sys
+
+from sidecar.server import main
+
+sys.exit(main())

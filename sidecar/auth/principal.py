@@ -1,0 +1,56 @@
+"""Claims → Principal. Accepts the common spellings of scopes, roles, tenant and client across IdPs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from coresdk.v1.common_pb2 import Principal
+from sidecar.auth.claims import audience_list
+
+
+def _strings(value: Any, split: bool) -> list[str]:
+    if isinstance(value, str):
+        return value.split() if split else [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _first_str(claims: dict[str, Any], *names: str) -> str:
+    for name in names:
+        value = claims.get(name)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.seconds = int(seconds)
+    ts.nanos = round((seconds - int(seconds)) * 1e9) % 1_000_000_000
+    return ts
+
+
+def to_principal(claims: dict[str, Any]) -> Principal:
+    scopes = _strings(claims.get("scope"), split=True) or _strings(claims.get("scp"), split=True)
+    struct = Struct()
+    try:
+        struct.update(claims)
+    except (ValueError, TypeError):
+        struct = Struct()
+    return Principal(
+        subject=str(claims["sub"]),
+        issuer=str(claims["iss"]),
+        audience=audience_list(claims),
+        scopes=scopes,
+        roles=_strings(claims.get("roles"), split=False),
+        tenant_id=_first_str(claims, "tenant_id", "tid"),
+        client_id=_first_str(claims, "client_id", "azp"),
+        token_id=_first_str(claims, "jti"),
+        issued_at=_timestamp(float(claims["iat"])),
+        expires_at=_timestamp(float(claims["exp"])),
+        claims=struct,
+    )

@@ -1,0 +1,102 @@
+"""The access-token decision: parse strictly, pick the issuer's key, verify, then check claims.
+
+Order matters: header rules and the signature come before any claim is believed; the unverified `iss` is only
+used to choose which issuer's key set to verify against, and a key of one issuer never verifies another's token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from coresdk import reasons
+from coresdk.config.sidecar import IssuerConfig, TokenPolicy
+from coresdk.errors import InvalidArgument, Unauthenticated
+from coresdk.jose.jwk import VerificationKey
+from coresdk.jose.jws import CompactJWS, parse_compact, select_key, strict_json_object, verify_signature
+from coresdk.v1.common_pb2 import Principal
+from sidecar.auth.cache import CachedPrincipal, VerifiedCache, cache_key
+from sidecar.auth.claims import check_claims
+from sidecar.auth.jwks import JwksSource
+from sidecar.auth.principal import to_principal
+from sidecar.metrics import SidecarMetrics
+
+_AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    config: IssuerConfig
+    source: JwksSource
+
+
+class TokenValidator:
+    def __init__(
+        self,
+        issuers: Mapping[str, TrustedIssuer],
+        policy: TokenPolicy,
+        cache: VerifiedCache,
+        metrics: SidecarMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._issuers = dict(issuers)
+        self._policy = policy
+        self._cache = cache
+        self._metrics = metrics
+        self._clock = clock
+        for trusted in self._issuers.values():
+            trusted.source.on_change(self._on_keys_changed)
+
+    def _on_keys_changed(self, issuer: str, live: frozenset[str]) -> None:
+        self._cache.drop_keys_not_in(issuer, live)
+        self._metrics.cache_size.set(len(self._cache))
+
+    async def authenticate(self, token: str, audience: str = "") -> Principal:
+        if len(token) > self._policy.max_token_bytes:
+            raise InvalidArgument(reasons.TOKEN_TOO_LARGE, f"token exceeds {self._policy.max_token_bytes} bytes")
+        if len(audience) > 1024:
+            raise InvalidArgument(reasons.AUDIENCE_NOT_ALLOWED, "audience too long")
+        now = self._clock()
+        key = cache_key(token, audience)
+        hit = self._cache.get(key, now)
+        if hit is not None:
+            # A cached answer is still subject to the issuer's key availability (fail closed when stale).
+            self._issuers[hit.issuer].source.current()
+            self._metrics.cache.labels("hit").inc()
+            return hit.principal
+        self._metrics.cache.labels("miss").inc()
+
+        jws = parse_compact(token, self._policy.max_token_bytes)
+        if self._policy.require_at_jwt_typ:
+            typ = jws.header.get("typ")
+            if not isinstance(typ, str) or typ.lower() not in _AT_JWT_TYPES:
+                raise Unauthenticated(reasons.TYP_NOT_ALLOWED, "token type must be at+jwt (RFC 9068)")
+        claims = strict_json_object(jws.payload)
+        iss = claims.get("iss")
+        trusted = self._issuers.get(iss) if isinstance(iss, str) else None
+        if trusted is None:
+            raise Unauthenticated(reasons.ISSUER_MISMATCH, "issuer is not trusted")
+        wanted = audience or trusted.config.audiences[0]
+        if wanted not in trusted.config.audiences:
+            raise InvalidArgument(reasons.AUDIENCE_NOT_ALLOWED, "audience is not in the configured allowlist")
+
+        verification_key = await self._key_for(trusted, jws)
+        verify_signature(jws, verification_key)
+        exp = check_claims(claims, trusted.config, wanted, self._policy, now)
+        principal = to_principal(claims)
+        self._cache.put(key, CachedPrincipal(principal, trusted.config.issuer, verification_key.thumbprint, exp))
+        self._metrics.cache_size.set(len(self._cache))
+        return principal
+
+    async def _key_for(self, trusted: TrustedIssuer, jws: CompactJWS) -> VerificationKey:
+        keyset = trusted.source.current()
+        try:
+            return select_key(keyset, jws)
+        except Unauthenticated as exc:
+            if exc.reason != reasons.UNKNOWN_KID:
+                raise
+            refreshed = await trusted.source.refetch_for_unknown_kid()
+            if refreshed is None:
+                raise
+            return select_key(trusted.source.current(), jws)

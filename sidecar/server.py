@@ -1,0 +1,177 @@
+"""Sidecar process wiring: configuration → key sources → validator → gRPC server + loopback health/metrics.
+
+Start-up order keeps the fail-closed promise: the gRPC port opens at once (so callers get UNAVAILABLE rather than
+connection errors), health reports NOT_SERVING and /readyz 503 until every issuer's keys are loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+
+from coresdk.config.env import split_host_port
+from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
+from coresdk.errors import ConfigError
+from coresdk.v1 import audit_pb2, auth_pb2, auth_pb2_grpc, masking_pb2, policy_pb2, secrets_pb2
+from sidecar.auth.cache import VerifiedCache
+from sidecar.auth.jwks import JwksSource
+from sidecar.auth.validator import TokenValidator, TrustedIssuer
+from sidecar.health import health_app
+from sidecar.metrics import SidecarMetrics
+from sidecar.services.auth import AuthService
+from sidecar.services.unimplemented import PENDING_SERVICES, unimplemented_servicer
+
+log = logging.getLogger("coresdk.sidecar")
+
+SERVICE_NAMES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (auth_pb2, "AuthService"),
+        (policy_pb2, "PolicyService"),
+        (secrets_pb2, "SecretsService"),
+        (masking_pb2, "MaskingService"),
+        (audit_pb2, "AuditService"),
+    )
+)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def _server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials(
+        [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+        root_certificates=tls.ca_file.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+class Sidecar:
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self.metrics = SidecarMetrics()
+        self.sources = [JwksSource(issuer, config.jwks, self.metrics) for issuer in config.issuers]
+        self.validator = TokenValidator(
+            {s.issuer.issuer: TrustedIssuer(s.issuer, s) for s in self.sources},
+            config.tokens,
+            VerifiedCache(config.auth_cache_size),
+            self.metrics,
+        )
+        self.health = health_aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._health_runner: web.AppRunner | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    def readiness(self) -> dict[str, bool]:
+        return {s.issuer.issuer: s.ready() for s in self.sources}
+
+    async def start(self) -> None:
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.validator, self.metrics), server)
+        for base, add in PENDING_SERVICES:
+            add(unimplemented_servicer(base), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        addr = self.config.sidecar_addr
+        try:
+            if self.config.tls is not None:
+                port = server.add_secure_port(addr, _server_credentials(self.config.tls))
+            else:
+                port = server.add_insecure_port(addr)
+        except RuntimeError as exc:
+            raise ConfigError("CORESDK_SIDECAR_ADDR", f"cannot listen on {addr}: {exc}") from None
+        if port == 0:
+            raise ConfigError("CORESDK_SIDECAR_ADDR", f"cannot listen on {addr}")
+        await self._set_serving(False)
+        await server.start()
+        self._server = server
+        log.info("grpc listening addr=%s mtls=%s env=%s", addr, self.config.tls is not None, self.config.env)
+
+        host, hport = split_host_port(self.config.health_addr, "CORESDK_HEALTH_ADDR")
+        runner = web.AppRunner(health_app(self.metrics, self.readiness), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, hport).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError("CORESDK_HEALTH_ADDR", f"cannot listen on {self.config.health_addr}: {exc}") from None
+        self._health_runner = runner
+        log.info("health listening addr=%s", self.config.health_addr)
+
+        await asyncio.gather(*(s.start() for s in self.sources))
+        self._watch = asyncio.create_task(self._watch_readiness())
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set("", status)
+        for name in SERVICE_NAMES:
+            await self.health.set(name, status)
+
+    async def _watch_readiness(self) -> None:
+        last: bool | None = None
+        while True:
+            ready = all(self.readiness().values())
+            if ready != last:
+                await self._set_serving(ready)
+                log.info("readiness changed ready=%s", ready)
+                last = ready
+            await asyncio.sleep(0.5)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        await self.health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._health_runner is not None:
+            await self._health_runner.cleanup()
+        for source in self.sources:
+            await source.stop()
+
+
+async def serve(config: SidecarConfig) -> None:
+    sidecar = Sidecar(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await sidecar.start()
+    await stop.wait()
+    log.info("shutting down")
+    await sidecar.stop()
+    log.info("stopped")
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    logging.basicConfig(
+        level=environ.get("CORESDK_LOG_LEVEL", "INFO").upper()
+        if environ.get("CORESDK_LOG_LEVEL", "INFO").upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
+        else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_sidecar_config(environ)
+        asyncio.run(serve(config))
+    except ConfigError as exc:
+        print(f"coresdk sidecar: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from coresdk.v1 import auth_pb2_grpc
+from tests.support.jwks_server import JwksServer
+from tests.support.processes import SidecarProcess
+from tests.support.tokens import AUDIENCE, ISSUER, SigningKey
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SECOND_ISSUER = "https://second-issuer.test"
+SECOND_AUDIENCE = "api://billing"
+
+
+def shared_testdata(*parts: str) -> Path:
+    """Path into ../shared/testdata; skipped with a reason where absent, but never in CI."""
+    path = SHARED.joinpath("testdata", *parts)
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"test data {path} is missing in CI")
+        pytest.skip(f"test data {path} not present in this checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def keys() -> dict[str, SigningKey]:
+    return {
+        "rs": SigningKey.rsa("rs-1", "RS256"),
+        "ps": SigningKey.rsa("ps-1", "PS256"),
+        "ec": SigningKey.ec("ec-1"),
+        "second": SigningKey.rsa("second-1", "RS256"),
+    }
+
+
+@pytest.fixture(scope="session")
+def jwks(keys: dict[str, SigningKey]) -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.keys = [keys["rs"].jwk(), keys["ps"].jwk(), keys["ec"].jwk()]
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def second_jwks(keys: dict[str, SigningKey]) -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.keys = [keys["second"].jwk()]
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def sidecar(
+    jwks: JwksServer, second_jwks: JwksServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SidecarProcess]:
+    issuers_file = tmp_path_factory.mktemp("cfg") / "issuers.json"
+    issuers_file.write_text(
+        json.dumps(
+            {"issuers": [{"issuer": SECOND_ISSUER, "jwks_uri": second_jwks.url, "audiences": [SECOND_AUDIENCE]}]}
+        )
+    )
+    proc = SidecarProcess(
+        {
+            "CORESDK_JWKS_URI": jwks.url,
+            "CORESDK_EXPECTED_ISSUER": ISSUER,
+            "CORESDK_EXPECTED_AUDIENCE": f"{AUDIENCE},api://orders-admin",
+            "CORESDK_ISSUERS_FILE": str(issuers_file),
+        }
+    )
+    yield proc
+    assert proc.stop() == 0, proc.output()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def channel(sidecar: SidecarProcess) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(sidecar.target) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def auth_stub(channel: grpc.aio.Channel) -> auth_pb2_grpc.AuthServiceStub:
+    return auth_pb2_grpc.AuthServiceStub(channel)

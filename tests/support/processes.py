@@ -1,0 +1,88 @@
+"""Start real CoreSDK processes for tests and wait until they are ready."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.support.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class SidecarProcess:
+    def __init__(self, env: dict[str, str], wait_ready: bool = True, grpc_host: str = "[::1]") -> None:
+        self.grpc_port = free_port("::1") if grpc_host == "[::1]" else free_port()
+        self.health_port = free_port()
+        self.addr = f"{grpc_host}:{self.grpc_port}"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
+        full_env.update(
+            {
+                "CORESDK_SIDECAR_ADDR": self.addr,
+                "CORESDK_HEALTH_ADDR": f"127.0.0.1:{self.health_port}",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        full_env.update(env)
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"sidecar-{self.grpc_port}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sidecar"], env=full_env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        if wait_ready:
+            self.wait_ready()
+
+    @property
+    def target(self) -> str:
+        return self.addr
+
+    def health(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=5) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sidecar exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if self.health("/readyz")[0] == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"sidecar not ready in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def run_sidecar_expecting_exit(env: dict[str, str], timeout: float = 20.0) -> tuple[int, str]:
+    """Run a sidecar that should refuse to start; return (exit code, output)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
+    full_env.update({"PYTHONPATH": str(ROOT), "CORESDK_HEALTH_ADDR": f"127.0.0.1:{free_port()}"})
+    full_env.update(env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sidecar"], env=full_env, cwd=ROOT, capture_output=True, timeout=timeout, check=False
+    )
+    return proc.returncode, (proc.stdout + proc.stderr).decode(errors="replace")
