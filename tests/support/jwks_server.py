@@ -19,6 +19,7 @@ class JwksServer:
         self.keys: list[dict[str, Any]] = []
         self.requests = 0
         self.status = 200
+        self._down = False
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -35,6 +36,8 @@ class JwksServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _handler(self, _: web.Request) -> web.Response:
+        if self._down:
+            raise ConnectionResetError("down")
         self.requests += 1
         if self.status != 200:
             return web.Response(status=self.status, text="unavailable")
@@ -62,10 +65,12 @@ class JwksServer:
 
     def up(self) -> None:
         """Listen (again) on the same port."""
+        self._down = False
         self._call(self._start_site())
 
     def down(self) -> None:
-        """Stop listening: connections are refused, as when the IdP is unreachable."""
+        """Stop listening: new connections are refused and kept-alive ones get no keys, as when the IdP is gone."""
+        self._down = True
         self._call(self._stop_site())
 
     def close(self) -> None:
