@@ -17,21 +17,29 @@ class Base64Error(ValueError):
     pass
 
 
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_SEXTET = {c: i for i, c in enumerate(_ALPHABET)}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# Bits of the last character that fall outside the encoded bytes, by input length mod 4: they must be zero.
+_UNUSED_BITS = {2: 0x0F, 3: 0x03}
+
+
 def b64url_decode(data: str | bytes) -> bytes:
-    raw = data.encode("ascii", "strict") if isinstance(data, str) else data
+    try:
+        raw = data.encode("ascii", "strict") if isinstance(data, str) else data
+    except UnicodeEncodeError as exc:
+        raise Base64Error("invalid base64url alphabet") from exc
     if not _B64URL.fullmatch(raw):
         raise Base64Error("invalid base64url alphabet or padding")
     rem = len(raw) % 4
     if rem == 1:
         raise Base64Error("invalid base64url length")
+    if rem and _SEXTET[raw[-1]] & _UNUSED_BITS[rem]:
+        raise Base64Error("non-canonical base64url (non-zero trailing bits)")
     try:
-        decoded = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise Base64Error("invalid base64url") from exc
-    # Canonical form: re-encoding must give back the input (rejects non-zero trailing bits).
-    if b64url_encode(decoded).encode("ascii") != raw:
-        raise Base64Error("non-canonical base64url")
-    return decoded
 
 
 def b64url_encode(data: bytes) -> str:

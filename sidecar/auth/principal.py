@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.struct_pb2 import Struct
+from google.protobuf.struct_pb2 import NULL_VALUE, ListValue, Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from coresdk.v1.common_pb2 import Principal
@@ -34,13 +34,28 @@ def _timestamp(seconds: float) -> Timestamp:
     return ts
 
 
+def _value(v: Any) -> Value:
+    # Building messages through constructors stays in the C extension; Struct.update() recurses in Python.
+    if isinstance(v, str):
+        return Value(string_value=v)
+    if isinstance(v, bool):
+        return Value(bool_value=v)
+    if isinstance(v, (int, float)):
+        return Value(number_value=v)
+    if v is None:
+        return Value(null_value=NULL_VALUE)
+    if isinstance(v, list):
+        return Value(list_value=ListValue(values=[_value(x) for x in v]))
+    return Value(struct_value=_struct(v))
+
+
+def _struct(obj: dict[str, Any]) -> Struct:
+    return Struct(fields={k: _value(v) for k, v in obj.items()})
+
+
 def to_principal(claims: dict[str, Any]) -> Principal:
     scopes = _strings(claims.get("scope"), split=True) or _strings(claims.get("scp"), split=True)
-    struct = Struct()
-    try:
-        struct.update(claims)
-    except (ValueError, TypeError):
-        struct = Struct()
+    struct = _struct(claims)
     return Principal(
         subject=str(claims["sub"]),
         issuer=str(claims["iss"]),

@@ -45,6 +45,8 @@ class TokenValidator:
         self._cache = cache
         self._metrics = metrics
         self._clock = clock
+        self._hits = metrics.cache.labels("hit")
+        self._misses = metrics.cache.labels("miss")
         for trusted in self._issuers.values():
             trusted.source.on_change(self._on_keys_changed)
 
@@ -63,9 +65,9 @@ class TokenValidator:
         if hit is not None:
             # A cached answer is still subject to the issuer's key availability (fail closed when stale).
             self._issuers[hit.issuer].source.current()
-            self._metrics.cache.labels("hit").inc()
+            self._hits.inc()
             return hit.principal
-        self._metrics.cache.labels("miss").inc()
+        self._misses.inc()
 
         jws = parse_compact(token, self._policy.max_token_bytes)
         if self._policy.require_at_jwt_typ:

@@ -1,0 +1,128 @@
+"""Benchmark of AuthService against baselines measured in the same run.
+
+Floor: an empty unary call (grpc.health.v1 Check) on the same sidecar process over the same channel.
+Raw: in-process RS256 signature verification (cryptography) of the same tokens.
+Run: .venv/bin/python -m bench.authenticate [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from coresdk.jose.b64 import b64url_decode
+from coresdk.v1 import auth_pb2, auth_pb2_grpc
+from tests.support.jwks_server import JwksServer
+from tests.support.processes import SidecarProcess
+from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
+
+
+async def run_load(n: int, concurrency: int, call: Callable[[int], Awaitable[object]]) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < n:
+            i = next_index
+            next_index += 1
+            t0 = time.perf_counter()
+            await call(i)
+            latencies.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - started), latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
+
+
+def raw_verify_rate(key: SigningKey, tokens: list[str]) -> float:
+    pub = key.private.public_key()
+    pre = [(t.rsplit(".", 1)[0].encode(), b64url_decode(t.rsplit(".", 1)[1])) for t in tokens]
+    started = time.perf_counter()
+    for signing_input, sig in pre:
+        pub.verify(sig, signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return len(pre) / (time.perf_counter() - started)
+
+
+async def main(n: int) -> None:
+    key = SigningKey.rsa("bench", "RS256")
+    jwks = JwksServer()
+    jwks.keys = [key.jwk()]
+    proc = SidecarProcess(
+        {
+            "CORESDK_JWKS_URI": jwks.url,
+            "CORESDK_EXPECTED_ISSUER": ISSUER,
+            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+            "CORESDK_LOG_LEVEL": "WARNING",
+            "CORESDK_AUTH_CACHE_SIZE": str(4 * n),
+        }
+    )
+    print(f"generating {4 * n} tokens ...", flush=True)
+    batches = [[key.sign(claims(jti=f"{b}-{i}")) for i in range(n)] for b in range(4)]
+    try:
+        async with grpc.aio.insecure_channel(proc.target) as channel:
+            auth = auth_pb2_grpc.AuthServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            empty = health_pb2.HealthCheckRequest()
+            cached = key.sign(claims(jti="cached"))
+            await auth.Authenticate(auth_pb2.AuthenticateRequest(token=cached))
+            for _ in range(200):  # warm up
+                await health.Check(empty)
+
+            rows: list[tuple[str, float, list[float], float | None]] = []
+            floor1, lat = await run_load(n, 1, lambda i: health.Check(empty))
+            rows.append(("empty unary call (floor), 1 in flight", floor1, lat, None))
+            floor32, lat = await run_load(n, 32, lambda i: health.Check(empty))
+            rows.append(("empty unary call (floor), 32 in flight", floor32, lat, None))
+
+            def unique(batch: list[str]) -> Callable[[int], Awaitable[object]]:
+                return lambda i: auth.Authenticate(auth_pb2.AuthenticateRequest(token=batch[i]))
+
+            rate, lat = await run_load(n, 1, unique(batches[0]))
+            rows.append(("Authenticate unique RS256, 1 in flight", rate, lat, rate / floor1))
+            rate, lat = await run_load(n, 32, unique(batches[1]))
+            rows.append(("Authenticate unique RS256, 32 in flight", rate, lat, rate / floor32))
+            rate, lat = await run_load(n, 32, lambda i: auth.Authenticate(auth_pb2.AuthenticateRequest(token=cached)))
+            rows.append(("Authenticate cached token, 32 in flight", rate, lat, rate / floor32))
+
+            async def requests():  # type: ignore[no-untyped-def]
+                for i, t in enumerate(batches[2]):
+                    yield auth_pb2.AuthenticateRequest(token=t, request_id=str(i))
+
+            started = time.perf_counter()
+            count = 0
+            async for result in auth.AuthenticateStream(requests()):
+                assert result.WhichOneof("result") == "principal"
+                count += 1
+            stream_rate = count / (time.perf_counter() - started)
+        raw = raw_verify_rate(key, batches[3])
+    finally:
+        proc.stop()
+        jwks.close()
+
+    print(f"\n{'case':<44} {'req/s':>9} {'p50 µs':>8} {'p99 µs':>8} {'ratio':>12}")
+    for name, rate, lat, ratio in rows:
+        r = f"{ratio:.2f}x floor" if ratio is not None else ""
+        print(f"{name:<44} {rate:>9.0f} {pct(lat, 0.5):>8.0f} {pct(lat, 0.99):>8.0f} {r:>12}")
+    stream_name = "AuthenticateStream unique RS256, 1 stream"
+    print(f"{stream_name:<44} {stream_rate:>9.0f} {'':>8} {'':>8} {stream_rate / raw:>6.2f}x raw")
+    print(f"{'raw RS256 verify in-process (cryptography)':<44} {raw:>9.0f}")
+    print(f"\ntargets: unique >= 0.85x floor, cached >= 0.95x floor, stream >= 0.5x raw (n={n}, median of one run)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=3000)
+    asyncio.run(main(parser.parse_args().requests))

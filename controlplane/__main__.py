@@ -1,0 +1,5 @@
+import sys
+
+from controlplane.app import main
+
+sys.exit(main())

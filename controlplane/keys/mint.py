@@ -1,0 +1,42 @@
+"""Access-token minting per RFC 9068 (typ at+jwt, RS256), shared by the token endpoint and the dev CLI."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+
+import jwt
+
+from controlplane.keys.signing import SigningKey
+
+
+def mint_access_token(
+    key: SigningKey,
+    *,
+    issuer: str,
+    subject: str,
+    audience: str,
+    client_id: str,
+    scopes: Sequence[str],
+    ttl_seconds: int,
+    tenant_id: str = "",
+    roles: Sequence[str] = (),
+    now: float | None = None,
+) -> str:
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, object] = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "client_id": client_id,
+        "scope": " ".join(scopes),
+        "jti": secrets.token_urlsafe(16),
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+    }
+    if tenant_id:
+        claims["tenant_id"] = tenant_id
+    if roles:
+        claims["roles"] = list(roles)
+    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "at+jwt"})

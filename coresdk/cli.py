@@ -1,0 +1,128 @@
+"""`coresdk` command line: run a service, run the local development system, mint dev tokens, check a token.
+
+Service modules are imported only by the subcommand that runs them, so the shared package stays free of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _run_service(module: str) -> int:
+    main = importlib.import_module(module).main
+    return int(main())
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from coresdk.dev import run_dev
+
+    return run_dev(data_dir=args.data_dir, check=args.check)
+
+
+def _dev_token(args: argparse.Namespace) -> int:
+    from controlplane.keys.mint import mint_access_token
+    from controlplane.keys.signing import load_signing_key
+    from coresdk.config.controlplane import load_controlplane_config
+    from coresdk.errors import ConfigError
+
+    environ = {**os.environ, "CORESDK_ENV": "development"}
+    if args.data_dir:
+        environ["CORESDK_DATA_DIR"] = args.data_dir
+    try:
+        config = load_controlplane_config(environ)
+        key = load_signing_key(config.signing_key_path, generate_if_missing=False)
+    except ConfigError as exc:
+        print(f"coresdk dev-token: {exc} (start `coresdk dev` first)", file=sys.stderr)
+        return 2
+    print(
+        mint_access_token(
+            key,
+            issuer=config.issuer,
+            subject=args.sub,
+            audience=args.audience or config.audience,
+            client_id="coresdk-dev-cli",
+            scopes=args.scope.split(),
+            ttl_seconds=args.ttl,
+            tenant_id=args.tenant,
+            roles=args.role or [],
+        )
+    )
+    return 0
+
+
+def _authenticate(args: argparse.Namespace) -> int:
+    import grpc
+    from google.protobuf import json_format
+
+    from coresdk.v1 import auth_pb2, auth_pb2_grpc
+
+    token = sys.stdin.read().strip() if args.token == "-" else args.token  # noqa: S105 - "-" means stdin
+
+    async def call() -> int:
+        async with grpc.aio.insecure_channel(args.addr) as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            try:
+                principal = await stub.Authenticate(
+                    auth_pb2.AuthenticateRequest(token=token, audience=args.audience), timeout=10
+                )
+            except grpc.aio.AioRpcError as err:
+                reason = ""
+                for key, value in err.trailing_metadata() or ():
+                    if key == "grpc-status-details-bin":
+                        from google.rpc import error_details_pb2, status_pb2
+
+                        for detail in status_pb2.Status.FromString(value).details:
+                            info = error_details_pb2.ErrorInfo()
+                            if detail.Unpack(info):
+                                reason = info.reason
+                print(f"refused: {err.code().name} {reason}: {err.details()}", file=sys.stderr)
+                return 1
+            print(json_format.MessageToJson(principal, indent=2))
+            return 0
+
+    return asyncio.run(call())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coresdk", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("sidecar", help="run the sidecar (gRPC on loopback; configured by CORESDK_* variables)")
+    sub.add_parser("controlplane", help="run the control plane (configured by CORESDK_* variables)")
+    dev = sub.add_parser("dev", help="run the whole system locally on embedded defaults (development mode)")
+    dev.add_argument("--data-dir", default=os.environ.get("CORESDK_DATA_DIR", ".coresdk-data"))
+    dev.add_argument("--check", action="store_true", help="start, run the example end to end, stop; exit status tells")
+    tok = sub.add_parser("dev-token", help="mint an access token with the local development signing key")
+    tok.add_argument("--sub", default="alice")
+    tok.add_argument("--scope", default="orders:read")
+    tok.add_argument("--tenant", default="tenant-demo")
+    tok.add_argument("--role", action="append")
+    tok.add_argument("--audience", default="")
+    tok.add_argument("--ttl", type=int, default=900)
+    tok.add_argument("--data-dir", default="")
+    auth = sub.add_parser("authenticate", help="validate a token through a running sidecar and print the principal")
+    auth.add_argument("token", help="the token, or - to read it from standard input")
+    auth.add_argument("--addr", default=os.environ.get("CORESDK_SIDECAR_ADDR", "[::1]:50051"))
+    auth.add_argument("--audience", default="")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "sidecar":
+        return _run_service("sidecar.server")
+    if args.command == "controlplane":
+        return _run_service("controlplane.app")
+    if args.command == "dev":
+        return _dev(args)
+    if args.command == "dev-token":
+        return _dev_token(args)
+    return _authenticate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""`coresdk dev` (the README's run command) and the development control plane it starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.ports import free_port
+from tests.support.processes import ROOT
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def test_dev_starts_everything_serves_a_token_and_stops(tmp_path: Path) -> None:
+    env = _env(
+        CORESDK_CP_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_SIDECAR_ADDR=f"[::1]:{free_port('::1')}",
+        CORESDK_HEALTH_ADDR=f"127.0.0.1:{free_port()}",
+    )
+    coresdk = str(Path(sys.executable).parent / "coresdk")
+    result = subprocess.run(
+        [coresdk, "dev", "--check", "--data-dir", str(tmp_path / "data")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "self-check: PASS" in result.stdout
+    assert "stopped." in result.stdout
+    key = tmp_path / "data" / "signing-key.pem"
+    assert key.stat().st_mode & 0o077 == 0, "the generated signing key must be private to its owner"
+
+
+def test_controlplane_refuses_production_without_signing_key() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "controlplane"],
+        env=_env(CORESDK_ISSUER="https://cp.example"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert "CORESDK_SIGNING_KEY_PATH" in result.stderr
+    assert "Traceback" not in result.stderr
