@@ -59,27 +59,20 @@ def _authenticate(args: argparse.Namespace) -> int:
     import grpc
     from google.protobuf import json_format
 
+    from coresdk.client import error_reason
     from coresdk.v1 import auth_pb2, auth_pb2_grpc
 
     token = sys.stdin.read().strip() if args.token == "-" else args.token  # noqa: S105 - "-" means stdin
 
     async def call() -> int:
         async with grpc.aio.insecure_channel(args.addr) as channel:
-            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            stub = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
             try:
                 principal = await stub.Authenticate(
                     auth_pb2.AuthenticateRequest(token=token, audience=args.audience), timeout=10
                 )
             except grpc.aio.AioRpcError as err:
-                reason = ""
-                for key, value in err.trailing_metadata() or ():
-                    if key == "grpc-status-details-bin":
-                        from google.rpc import error_details_pb2, status_pb2
-
-                        for detail in status_pb2.Status.FromString(value).details:
-                            info = error_details_pb2.ErrorInfo()
-                            if detail.Unpack(info):
-                                reason = info.reason
+                reason = error_reason(err)
                 print(f"refused: {err.code().name} {reason}: {err.details()}", file=sys.stderr)
                 return 1
             print(json_format.MessageToJson(principal, indent=2))
