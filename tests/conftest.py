@@ -14,7 +14,7 @@ from tests.support.jwks_server import JwksServer
 from tests.support.processes import SidecarProcess
 from tests.support.tokens import AUDIENCE, ISSUER, SigningKey
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(os.environ.get("CORESDK_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
 SECOND_ISSUER = "https://second-issuer.test"
 SECOND_AUDIENCE = "api://billing"
 
