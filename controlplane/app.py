@@ -1,4 +1,8 @@
-"""Control plane wiring (aiohttp). Today: health and the published signing keys; the OAuth server builds on this."""
+"""Control plane wiring (aiohttp): store → keys → OAuth endpoints, admin API, discovery, JWKS.
+
+Errors are mapped to JSON exactly once, in the middleware: OAuth errors per RFC 6749 §5.2, API errors with the
+same shape, an unreachable database as 503. No stack trace leaves the process.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +11,130 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from controlplane.keys.signing import SigningKey, jwks_document, load_signing_key
+from controlplane.admin import api as admin
+from controlplane.discovery import jwks, metadata
+from controlplane.keys.manager import KeyManager
+from controlplane.oauth.authorize import authorize
+from controlplane.oauth.context import Context, ControlPlaneMetrics
+from controlplane.oauth.errors import ApiError, OAuthError, error_response
+from controlplane.oauth.introspect import introspect
+from controlplane.oauth.issue import TokenIssuer
+from controlplane.oauth.ratelimit import RateLimiter
+from controlplane.oauth.revoke import logout, revoke
+from controlplane.oauth.token import token_endpoint
+from controlplane.secrets import ServerKeys
+from controlplane.store.db import StoreUnavailable, open_database
+from controlplane.store.migrations import migrate
+from controlplane.store.store import Store
 from coresdk.config.controlplane import ControlPlaneConfig, load_controlplane_config
 from coresdk.config.env import split_host_port
 from coresdk.errors import ConfigError
 
 log = logging.getLogger("coresdk.controlplane")
-JWKS_MAX_AGE = 300
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def build_app(config: ControlPlaneConfig, keys: list[SigningKey]) -> web.Application:
-    document = jwks_document(keys)
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except OAuthError as err:
+        return error_response(err.status, err.error, err.description, err.headers)
+    except ApiError as err:
+        return error_response(err.status, err.error, err.description, err.headers)
+    except StoreUnavailable:
+        log.error("store unavailable path=%s", request.path)
+        return error_response(503, "temporarily_unavailable", "the store is unavailable", {"Retry-After": "5"})
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("unhandled error path=%s", request.path)
+        return error_response(500, "server_error", "internal error")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def build_app(ctx: Context) -> web.Application:
+    app = web.Application(middlewares=[security_headers, errors_middleware], client_max_size=ctx.config.max_body_bytes)
+    app["ctx"] = ctx
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def jwks(_: web.Request) -> web.Response:
-        return web.json_response(
-            document,
-            content_type="application/jwk-set+json",
-            headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"},
-        )
+    async def metrics(request: web.Request) -> web.Response:
+        admin.require_admin(request)
+        return web.Response(body=generate_latest(ctx.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def not_found(request: web.Request) -> web.Response:
-        return web.json_response({"error": "not_found", "error_description": "no such endpoint"}, status=404)
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/v1/jwks", jwks)
-    app.router.add_get("/.well-known/jwks.json", jwks)
-    app.router.add_route("*", "/{tail:.*}", not_found)
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
+    r.add_get("/api/v1/jwks", jwks)
+    r.add_get("/.well-known/jwks.json", jwks)
+    r.add_get("/.well-known/oauth-authorization-server", metadata)
+    r.add_route("GET", "/v1/oauth/authorize", authorize)
+    r.add_route("POST", "/v1/oauth/authorize", authorize)
+    r.add_post("/v1/oauth/token", token_endpoint)
+    r.add_post("/v1/oauth/revoke", revoke)
+    r.add_post("/v1/oauth/logout", logout)
+    r.add_post("/v1/oauth/introspect", introspect)
+    r.add_post("/v1/oauth/apps", admin.create_app)
+    r.add_get("/v1/oauth/apps", admin.list_apps)
+    r.add_get("/v1/oauth/apps/{app_id}", admin.get_app)
+    r.add_patch("/v1/oauth/apps/{app_id}", admin.patch_app)
+    r.add_delete("/v1/oauth/apps/{app_id}", admin.delete_app)
+    r.add_post("/v1/oauth/apps/{app_id}/rotate-secret", admin.rotate_secret)
+    r.add_post("/v1/users", admin.create_user)
+    r.add_get("/v1/users", admin.list_users)
+    r.add_delete("/v1/users/{user_id}", admin.delete_user)
+    r.add_get("/api/v1/token-events", admin.token_events)
+    r.add_get("/api/v1/revocations", admin.revocations)
+    r.add_get("/api/v1/keys", admin.list_keys)
+    r.add_post("/api/v1/keys/rotate", admin.rotate_keys)
     return app
 
 
+async def build_context(config: ControlPlaneConfig) -> Context:
+    db = await open_database(config.database_url)
+    applied = await migrate(db)
+    if applied:
+        log.info("migrations applied versions=%s", applied)
+    store = Store(db)
+    server_keys = ServerKeys(config.server_secret)
+    keys = KeyManager(store, server_keys)
+    await keys.start(config.signing_key_path, config.data_dir / "signing-key.pem" if config.development else None)
+    limits = config.rate_limits
+    return Context(
+        config=config,
+        store=store,
+        server_keys=server_keys,
+        keys=keys,
+        issuer=TokenIssuer(config, keys, server_keys),
+        metrics=ControlPlaneMetrics(),
+        client_limiter=RateLimiter(limits.client_per_second, limits.client_burst),
+        ip_limiter=RateLimiter(limits.ip_per_second, limits.ip_burst),
+        login_limiter=RateLimiter(limits.login_per_minute / 60.0, limits.login_per_minute),
+    )
+
+
 async def serve(config: ControlPlaneConfig) -> None:
-    key = load_signing_key(config.signing_key_path, generate_if_missing=config.development)
-    runner = web.AppRunner(build_app(config, [key]), access_log=None)
+    try:
+        ctx = await build_context(config)
+    except StoreUnavailable as exc:
+        raise ConfigError("DATABASE_URL", str(exc)) from None
+    runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     host, port = split_host_port(config.addr, "CORESDK_CP_ADDR")
     try:
@@ -54,13 +142,21 @@ async def serve(config: ControlPlaneConfig) -> None:
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError("CORESDK_CP_ADDR", f"cannot listen on {config.addr}: {exc}") from None
-    log.info("control plane listening addr=%s issuer=%s kid=%s env=%s", config.addr, config.issuer, key.kid, config.env)
+    log.info(
+        "control plane listening addr=%s issuer=%s kid=%s store=%s env=%s",
+        config.addr,
+        config.issuer,
+        ctx.keys.active.kid,
+        ctx.store.db.dialect,
+        config.env,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+    await ctx.store.db.close()
     log.info("control plane stopped")
 
 

@@ -25,33 +25,37 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _dev_token(args: argparse.Namespace) -> int:
-    from controlplane.keys.mint import mint_access_token
-    from controlplane.keys.signing import load_signing_key
-    from coresdk.config.controlplane import load_controlplane_config
-    from coresdk.errors import ConfigError
+    """Obtain an access token from the running development control plane with the demo client (client_credentials)."""
+    import json
+    import urllib.error
+    import urllib.request
+    from base64 import b64encode
+    from pathlib import Path
+    from urllib.parse import urlencode
 
-    environ = {**os.environ, "CORESDK_ENV": "development"}
-    if args.data_dir:
-        environ["CORESDK_DATA_DIR"] = args.data_dir
-    try:
-        config = load_controlplane_config(environ)
-        key = load_signing_key(config.signing_key_path, generate_if_missing=False)
-    except ConfigError as exc:
-        print(f"coresdk dev-token: {exc} (start `coresdk dev` first)", file=sys.stderr)
+    demo_file = Path(args.data_dir) / "demo-client.json"
+    if not demo_file.is_file():
+        print(f"coresdk dev-token: {demo_file} not found (start `coresdk dev` first)", file=sys.stderr)
         return 2
-    print(
-        mint_access_token(
-            key,
-            issuer=config.issuer,
-            subject=args.sub,
-            audience=args.audience or config.audience,
-            client_id="coresdk-dev-cli",
-            scopes=args.scope.split(),
-            ttl_seconds=args.ttl,
-            tenant_id=args.tenant,
-            roles=args.role or [],
-        )
+    demo = json.loads(demo_file.read_text())
+    basic = b64encode(f"{demo['client_id']}:{demo['client_secret']}".encode()).decode()
+    form = {"grant_type": "client_credentials"}
+    if args.scope:
+        form["scope"] = args.scope
+    request = urllib.request.Request(  # noqa: S310 - the local control plane's URL from the demo file
+        f"{demo['token_endpoint']}",
+        data=urlencode(form).encode(),
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
     )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            print(json.loads(resp.read())["access_token"])
+    except urllib.error.HTTPError as err:
+        print(f"coresdk dev-token: {err.code} {err.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as err:
+        print(f"coresdk dev-token: control plane unreachable: {err.reason}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -89,14 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="run the whole system locally on embedded defaults (development mode)")
     dev.add_argument("--data-dir", default=os.environ.get("CORESDK_DATA_DIR", ".coresdk-data"))
     dev.add_argument("--check", action="store_true", help="start, run the example end to end, stop; exit status tells")
-    tok = sub.add_parser("dev-token", help="mint an access token with the local development signing key")
-    tok.add_argument("--sub", default="alice")
-    tok.add_argument("--scope", default="orders:read")
-    tok.add_argument("--tenant", default="tenant-demo")
-    tok.add_argument("--role", action="append")
-    tok.add_argument("--audience", default="")
-    tok.add_argument("--ttl", type=int, default=900)
-    tok.add_argument("--data-dir", default="")
+    tok = sub.add_parser("dev-token", help="get an access token for the demo client from the dev control plane")
+    tok.add_argument("--scope", default="", help="space-separated subset of the demo client's scopes")
+    tok.add_argument("--data-dir", default=os.environ.get("CORESDK_DATA_DIR", ".coresdk-data"))
     auth = sub.add_parser("authenticate", help="validate a token through a running sidecar and print the principal")
     auth.add_argument("token", help="the token, or - to read it from standard input")
     auth.add_argument("--addr", default=os.environ.get("CORESDK_SIDECAR_ADDR", "[::1]:50051"))

@@ -6,7 +6,9 @@ directory. Progress is printed while starting; Ctrl-C stops everything cleanly.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from coresdk.config.env import split_host_port
 
@@ -98,6 +101,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
                 tail = (logs / f"{module}.log").read_text(errors="replace").splitlines()[-15:]
                 raise DevError(f"{name}: {exc}\n    " + "\n    ".join(tail)) from None
             print(f" ready in {time.monotonic() - started:.1f}s")
+        demo = _ensure_demo(data, cp_url)
         coresdk = f"{Path(sys.executable).parent}/coresdk"
         print(
             f"""
@@ -105,8 +109,13 @@ def run_dev(data_dir: str, check: bool = False) -> int:
   sidecar (gRPC)  {sidecar_addr}   health/metrics: http://{health_addr}/readyz  /metrics
   logs            {logs}
 
+  admin token     {data / "admin-token"}   (Authorization: Bearer ...)
+  demo client     {demo["client_id"]}   (secret and demo user password in {data / "demo-client.json"})
+  demo user       alice (tenant-demo, editor); sign-in page: {cp_url}/v1/oauth/authorize
+  discovery       {cp_url}/.well-known/oauth-authorization-server
+
   Try it:
-    TOKEN=$({coresdk} dev-token --data-dir {data} --sub alice --scope "orders:read")
+    TOKEN=$({coresdk} dev-token --data-dir {data} --scope "orders:read")
     {coresdk} authenticate --addr '{sidecar_addr}' "$TOKEN"
 """
         )
@@ -130,9 +139,62 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         print("stopped.")
 
 
+def _admin_call(cp_url: str, admin_token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built here
+        f"{cp_url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        result = json.loads(resp.read())
+    assert isinstance(result, dict)
+    return result
+
+
+def _ensure_demo(data: Path, cp_url: str) -> dict[str, Any]:
+    """First start: a demo confidential app and a demo user, credentials kept in the data directory (0600)."""
+    path = data / "demo-client.json"
+    if path.exists():
+        demo = json.loads(path.read_text())
+        assert isinstance(demo, dict)
+        return demo
+    admin_token = (data / "admin-token").read_text().strip()
+    app = _admin_call(
+        cp_url,
+        admin_token,
+        "/v1/oauth/apps",
+        {
+            "name": "CoreSDK demo app",
+            "scopes": ["orders:read", "orders:write"],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "redirect_uris": ["http://127.0.0.1:8765/callback"],
+            "tenant_id": "tenant-demo",
+        },
+    )
+    password = secrets.token_urlsafe(12)
+    _admin_call(
+        cp_url,
+        admin_token,
+        "/v1/users",
+        {"subject": "alice", "tenant_id": "tenant-demo", "roles": ["editor"], "password": password},
+    )
+    demo = {
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "token_endpoint": f"{cp_url}/v1/oauth/token",
+        "redirect_uri": "http://127.0.0.1:8765/callback",
+        "user": "alice",
+        "user_password": password,
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(demo, fh, indent=2)
+    return demo
+
+
 def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, str]) -> int:
     token = subprocess.run(
-        [coresdk, "dev-token", "--data-dir", data_dir, "--sub", "alice"],
+        [coresdk, "dev-token", "--data-dir", data_dir],
         capture_output=True,
         text=True,
         check=True,
@@ -142,6 +204,6 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
         [coresdk, "authenticate", "--addr", sidecar_addr, token], capture_output=True, text=True, check=False, env=env
     )
     print(result.stdout or result.stderr)
-    ok = result.returncode == 0 and '"subject": "alice"' in result.stdout
+    ok = result.returncode == 0 and '"subject": "cli_' in result.stdout
     print("self-check:", "PASS" if ok else "FAIL")
     return 0 if ok else 1

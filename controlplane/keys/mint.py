@@ -23,6 +23,7 @@ def mint_access_token(
     tenant_id: str = "",
     roles: Sequence[str] = (),
     now: float | None = None,
+    jti: str | None = None,
 ) -> str:
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {
@@ -31,7 +32,7 @@ def mint_access_token(
         "aud": audience,
         "client_id": client_id,
         "scope": " ".join(scopes),
-        "jti": secrets.token_urlsafe(16),
+        "jti": jti or secrets.token_urlsafe(16),
         "iat": issued,
         "exp": issued + ttl_seconds,
     }

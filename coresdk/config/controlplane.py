@@ -1,7 +1,14 @@
-"""The control plane's settings (CORESDK_* variables), read once and validated at start."""
+"""The control plane's settings (CORESDK_*, DATABASE_URL, CPOD_ADMIN_TOKEN), read once and validated at start.
+
+Outside development every credential must be supplied: the admin token, the server secret (pepper for client
+secrets and key-encryption key), the issuer URL. Development generates them into the data directory (mode 0600)
+so that one command runs everything; it never relaxes a protocol rule.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +16,19 @@ from pathlib import Path
 from coresdk.config.env import Env, split_host_port
 from coresdk.config.sidecar import DEV_AUDIENCE, DEV_CONTROL_PLANE
 from coresdk.errors import ConfigError
+
+MAX_ACCESS_TTL = 3600
+CODE_TTL = 60
+MAX_REFRESH_GRACE = 60
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    client_per_second: float
+    client_burst: int
+    ip_per_second: float
+    ip_burst: int
+    login_per_minute: int
 
 
 @dataclass(frozen=True)
@@ -18,12 +38,49 @@ class ControlPlaneConfig:
     issuer: str
     audience: str
     data_dir: Path
-    signing_key_path: Path
+    database_url: str
+    admin_token: str
+    sidecar_token: str
+    server_secret: bytes
+    signing_key_path: Path | None
     access_token_ttl: int
+    refresh_idle_ttl: int
+    refresh_absolute_ttl: int
+    refresh_grace_seconds: int
+    max_body_bytes: int
+    rate_limits: RateLimits
 
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+
+def dev_secret_file(path: Path, nbytes: int = 32) -> str:
+    """Read a generated development secret, creating it (0600) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(nbytes))
+    return path.read_text().strip()
+
+
+def _secret(env: Env, name: str, development: bool, dev_path: Path, minimum: int = 32) -> str:
+    value = env.raw(name)
+    if value is None:
+        if not development:
+            raise ConfigError(name, "is required outside development")
+        value = dev_secret_file(dev_path)
+    if len(value) < minimum:
+        raise ConfigError(name, f"must be at least {minimum} characters of random data")
+    return value
+
+
+def _database_url(env: Env, data_dir: Path) -> str:
+    url = env.raw("DATABASE_URL") or f"sqlite:///{data_dir / 'controlplane.db'}"
+    if not url.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise ConfigError("DATABASE_URL", "must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    return url
 
 
 def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
@@ -33,24 +90,41 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
     addr = env.text("CORESDK_CP_ADDR", "127.0.0.1:8080") or "127.0.0.1:8080"
     split_host_port(addr, "CORESDK_CP_ADDR")
     data_dir = Path(env.text("CORESDK_DATA_DIR", ".coresdk-data") or ".coresdk-data")
-    key_path_value = env.raw("CORESDK_SIGNING_KEY_PATH")
-    if key_path_value is None:
-        if not development:
-            raise ConfigError("CORESDK_SIGNING_KEY_PATH", "is required outside development (an RSA private key, PEM)")
-        signing_key_path = data_dir / "signing-key.pem"
-    else:
-        signing_key_path = Path(key_path_value)
-        if not development and not signing_key_path.is_file():
-            raise ConfigError("CORESDK_SIGNING_KEY_PATH", f"file not found: {signing_key_path}")
     issuer = env.raw("CORESDK_ISSUER") or (DEV_CONTROL_PLANE if development else None)
     if issuer is None:
         raise ConfigError("CORESDK_ISSUER", "is required outside development (the public issuer URL)")
+    key_path = env.raw("CORESDK_SIGNING_KEY_PATH")
+    signing_key_path = Path(key_path) if key_path else None
+    if signing_key_path is not None and not signing_key_path.is_file():
+        raise ConfigError("CORESDK_SIGNING_KEY_PATH", f"file not found: {signing_key_path}")
+    if signing_key_path is None and not development:
+        raise ConfigError("CORESDK_SIGNING_KEY_PATH", "is required outside development (an RSA private key, PEM)")
+    access_ttl = env.integer("CORESDK_ACCESS_TOKEN_TTL", 900, minimum=60, maximum=MAX_ACCESS_TTL)
+    idle = env.integer("CORESDK_REFRESH_IDLE_TTL", 14 * 86400, minimum=300, maximum=90 * 86400)
+    absolute = env.integer("CORESDK_REFRESH_ABSOLUTE_TTL", 30 * 86400, minimum=300, maximum=365 * 86400)
+    if absolute < idle:
+        raise ConfigError("CORESDK_REFRESH_ABSOLUTE_TTL", "must be at least CORESDK_REFRESH_IDLE_TTL")
     return ControlPlaneConfig(
         env=mode,
         addr=addr,
         issuer=issuer,
         audience=env.text("CORESDK_TOKEN_AUDIENCE", DEV_AUDIENCE) or DEV_AUDIENCE,
         data_dir=data_dir,
+        database_url=_database_url(env, data_dir),
+        admin_token=_secret(env, "CPOD_ADMIN_TOKEN", development, data_dir / "admin-token"),
+        sidecar_token=_secret(env, "CORESDK_SIDECAR_TOKEN", development, data_dir / "sidecar-token"),
+        server_secret=_secret(env, "CORESDK_SERVER_SECRET", development, data_dir / "server-secret").encode(),
         signing_key_path=signing_key_path,
-        access_token_ttl=env.integer("CORESDK_ACCESS_TOKEN_TTL", 900, minimum=60, maximum=3600),
+        access_token_ttl=access_ttl,
+        refresh_idle_ttl=idle,
+        refresh_absolute_ttl=absolute,
+        refresh_grace_seconds=env.integer("CORESDK_REFRESH_GRACE", 0, minimum=0, maximum=MAX_REFRESH_GRACE),
+        max_body_bytes=env.integer("CORESDK_CP_MAX_BODY", 65536, minimum=1024, maximum=10 * 1024 * 1024),
+        rate_limits=RateLimits(
+            client_per_second=env.number("CORESDK_RATE_CLIENT_RPS", 50.0, minimum=0.1, maximum=1e6),
+            client_burst=env.integer("CORESDK_RATE_CLIENT_BURST", 100, minimum=1, maximum=1_000_000),
+            ip_per_second=env.number("CORESDK_RATE_IP_RPS", 100.0, minimum=0.1, maximum=1e6),
+            ip_burst=env.integer("CORESDK_RATE_IP_BURST", 200, minimum=1, maximum=1_000_000),
+            login_per_minute=env.integer("CORESDK_RATE_LOGIN_PER_MIN", 10, minimum=1, maximum=10_000),
+        ),
     )

@@ -1,0 +1,189 @@
+"""GET/POST /v1/oauth/authorize (RFC 6749 §4.1, RFC 7636, RFC 9207) with the sign-in page.
+
+Until client_id and redirect_uri are proven valid, errors are shown here and never redirected (§4.1.2.1), so the
+endpoint cannot be used as an open redirector. PKCE S256 and state are mandatory. Codes are 256-bit, single-use,
+valid 60 s, and bound to client, redirect URI, PKCE challenge, user and scopes; only their hash is stored.
+
+The sign-in form carries a CSRF token that is an HMAC over the exact authorization request and an expiry, so a
+form cannot be replayed for another request or after 10 minutes; a cross-origin Origin header is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from urllib.parse import urlencode, urlsplit
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from controlplane.http import client_ip, oauth_form, query_params
+from controlplane.oauth import pkce
+from controlplane.oauth.apps import redirect_matches
+from controlplane.oauth.context import Context
+from controlplane.oauth.errors import OAuthError
+from controlplane.oauth.limits import limit_ip
+from controlplane.secrets import new_token
+from controlplane.store.models import AuthCode, OAuthApp
+from controlplane.web.login import render_login
+from coresdk.config.controlplane import CODE_TTL
+
+OAUTH_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+CSRF_TTL = 600
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+_HASHER = PasswordHasher()
+# Verified against when the user does not exist, so both failures cost the same.
+_DUMMY_HASH = _HASHER.hash("coresdk-no-such-user")
+
+
+class _PageError(Exception):
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+def _error_page(description: str, status: int = 400) -> web.Response:
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorization error</title></head>'
+        f"<body><h1>Authorization error</h1><p>{description}</p></body></html>"
+    )
+    return web.Response(text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def _redirect(uri: str, params: dict[str, str]) -> web.Response:
+    sep = "&" if urlsplit(uri).query else "?"
+    return web.Response(status=302, headers={"Location": f"{uri}{sep}{urlencode(params)}", "Cache-Control": "no-store"})
+
+
+async def _validate(ctx: Context, params: dict[str, str]) -> tuple[OAuthApp, tuple[str, ...]]:
+    """Raise _PageError (no redirect possible) or OAuthError (redirect with error) or return (app, scopes)."""
+    client_id = params.get("client_id", "")
+    app = await ctx.store.app_by_client_id(client_id) if client_id else None
+    if app is None:
+        raise _PageError("Unknown client.")
+    redirect_uri = params.get("redirect_uri", "")
+    if not redirect_uri or not redirect_matches(app.redirect_uris, redirect_uri):
+        raise _PageError("The redirect URI is not registered for this client.")
+    if params.get("response_type") != "code":
+        raise OAuthError("unsupported_response_type", "only response_type=code is supported")
+    if "authorization_code" not in app.grant_types:
+        raise OAuthError("unauthorized_client", "this client may not use the authorization code grant")
+    if not params.get("state"):
+        raise OAuthError("invalid_request", "state is required")
+    challenge = params.get("code_challenge", "")
+    if not challenge:
+        raise OAuthError("invalid_request", "PKCE code_challenge is required")
+    if params.get("code_challenge_method") != "S256":
+        raise OAuthError("invalid_request", "code_challenge_method must be S256")
+    if not pkce.valid_challenge(challenge):
+        raise OAuthError("invalid_request", "code_challenge must be a base64url SHA-256 value")
+    wanted = tuple(dict.fromkeys(params.get("scope", "").split())) or app.scopes
+    extra = [s for s in wanted if s not in app.scopes]
+    if extra:
+        raise OAuthError("invalid_scope", f"scope not allowed for this client: {' '.join(extra)}")
+    return app, wanted
+
+
+def _csrf(ctx: Context, params: dict[str, str], expires: int) -> str:
+    canonical = urlencode(sorted((k, params.get(k, "")) for k in OAUTH_PARAMS)) + f"&exp={expires}"
+    mac = hmac.new(ctx.server_keys.hash_token("csrf").encode(), canonical.encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
+
+
+def _csrf_ok(ctx: Context, params: dict[str, str], token: str) -> bool:
+    expires_text, _, _ = token.partition(".")
+    if not expires_text.isdigit() or int(expires_text) < time.time():
+        return False
+    return hmac.compare_digest(_csrf(ctx, params, int(expires_text)), token)
+
+
+async def _verify_password(password_hash: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _HASHER.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.get_running_loop().run_in_executor(None, check)
+
+
+async def authorize(request: web.Request) -> web.Response:
+    ctx: Context = request.app["ctx"]
+    ip = client_ip(request)
+    try:
+        limit_ip(ctx, "authorize", ip)
+        if request.method == "GET":
+            params = query_params(request)
+        else:
+            origin = request.headers.get("Origin")
+            issuer = urlsplit(ctx.config.issuer)
+            if origin is not None and origin != f"{issuer.scheme}://{issuer.netloc}":
+                return _error_page("Cross-origin sign-in refused.", 403)
+            params = await oauth_form(request, ctx.config.max_body_bytes)
+    except OAuthError as err:
+        return _error_page(err.description, err.status)
+    oauth = {k: params[k] for k in OAUTH_PARAMS if k in params}
+    try:
+        app, scopes = await _validate(ctx, oauth)
+    except _PageError as err:
+        return _error_page(err.description)
+    except OAuthError as err:
+        out = {"error": err.error, "error_description": err.description, "iss": ctx.config.issuer}
+        if oauth.get("state"):
+            out["state"] = oauth["state"]
+        return _redirect(oauth["redirect_uri"], out)
+
+    def page(error: str = "", status: int = 200, username: str = "") -> web.Response:
+        csrf = _csrf(ctx, oauth, int(time.time()) + CSRF_TTL)
+        html = render_login(app.name, " ".join(scopes), oauth, csrf, error, username)
+        headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Content-Security-Policy": _CSP}
+        return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+
+    if request.method == "GET":
+        return page()
+    if not _csrf_ok(ctx, oauth, params.get("csrf", "")):
+        return page("Your sign-in form expired. Please try again.", 400)
+    username = params.get("username", "")
+    wait = ctx.login_limiter.take(f"{ip}:{username}")
+    if wait is not None:
+        ctx.metrics.rate_limited.labels("login", "ip_user").inc()
+        response = page("Too many attempts. Please wait and try again.", 429, username)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = await ctx.store.user_by_subject(username) if username else None
+    ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, params.get("password", ""))
+    if user is None or not ok:
+        await ctx.store.add_event("login_failed", time.time(), client_id=app.client_id, subject=username[:200], ip=ip)
+        return page("Invalid username or password.", 401, username)
+    code = new_token()
+    now = time.time()
+    await ctx.store.insert_code(
+        AuthCode(
+            code_hash=ctx.server_keys.hash_token(code),
+            client_id=app.client_id,
+            redirect_uri=oauth["redirect_uri"],
+            code_challenge=oauth["code_challenge"],
+            subject=user.subject,
+            tenant_id=user.tenant_id,
+            roles=user.roles,
+            scopes=scopes,
+            created_at=now,
+            expires_at=now + CODE_TTL,
+        )
+    )
+    return _redirect(oauth["redirect_uri"], {"code": code, "state": oauth["state"], "iss": ctx.config.issuer})
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)

@@ -1,0 +1,91 @@
+"""Minting of the token pair: RFC 9068 access token (JWT) and an opaque refresh token stored only as a hash."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.keys.manager import KeyManager
+from controlplane.keys.mint import mint_access_token
+from controlplane.secrets import ServerKeys, new_token
+from controlplane.store.models import AccessRecord, RefreshRecord, TokenFamily
+from coresdk.config.controlplane import ControlPlaneConfig
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    record: AccessRecord
+
+
+class TokenIssuer:
+    def __init__(self, config: ControlPlaneConfig, keys: KeyManager, server_keys: ServerKeys) -> None:
+        self._config = config
+        self._keys = keys
+        self._server_keys = server_keys
+
+    def access(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        scopes: tuple[str, ...],
+        tenant_id: str,
+        roles: tuple[str, ...],
+        family_id: str | None,
+        now: float,
+    ) -> AccessToken:
+        jti = secrets.token_urlsafe(16)
+        ttl = self._config.access_token_ttl
+        token = mint_access_token(
+            self._keys.active,
+            issuer=self._config.issuer,
+            subject=subject,
+            audience=self._config.audience,
+            client_id=client_id,
+            scopes=scopes,
+            ttl_seconds=ttl,
+            tenant_id=tenant_id,
+            roles=roles,
+            now=now,
+            jti=jti,
+        )
+        issued = float(int(now))
+        return AccessToken(token, AccessRecord(jti, family_id, client_id, subject, scopes, issued, issued + ttl))
+
+    def refresh(self, family: TokenFamily, now: float) -> tuple[str, RefreshRecord]:
+        raw = new_token()
+        idle_until = min(now + self._config.refresh_idle_ttl, family.absolute_expires_at)
+        return raw, RefreshRecord(self._server_keys.hash_token(raw), family.id, now, idle_until)
+
+    def for_family(self, family: TokenFamily, now: float, scopes: tuple[str, ...] | None = None) -> AccessToken:
+        return self.access(
+            client_id=family.client_id,
+            subject=family.subject,
+            scopes=scopes if scopes is not None else family.scopes,
+            tenant_id=family.tenant_id,
+            roles=family.roles,
+            family_id=family.id,
+            now=now,
+        )
+
+    def response(self, access: AccessToken, refresh_token: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "access_token": access.token,
+            "token_type": "Bearer",
+            "expires_in": int(access.record.expires_at - access.record.issued_at),
+            "scope": " ".join(access.record.scopes),
+        }
+        if refresh_token is not None:
+            body["refresh_token"] = refresh_token
+        return body
+
+    def seal_response(self, body: dict[str, Any], presented_hash: str) -> str:
+        return self._server_keys.seal(json.dumps(body).encode(), f"successor:{presented_hash}")
+
+    def open_response(self, blob: str, presented_hash: str) -> dict[str, Any]:
+        value = json.loads(self._server_keys.open(blob, f"successor:{presented_hash}"))
+        assert isinstance(value, dict)
+        return value

@@ -1,0 +1,20 @@
+"""Applying the rate limiters at an endpoint: 429 with Retry-After, counted in metrics."""
+
+from __future__ import annotations
+
+from controlplane.oauth.context import Context
+from controlplane.oauth.errors import OAuthError
+
+
+def limit_ip(ctx: Context, endpoint: str, ip: str) -> None:
+    wait = ctx.ip_limiter.take(f"{endpoint}:{ip}")
+    if wait is not None:
+        ctx.metrics.rate_limited.labels(endpoint, "ip").inc()
+        raise OAuthError("slow_down", "too many requests from this address", 429, {"Retry-After": str(wait)})
+
+
+def limit_client(ctx: Context, endpoint: str, client_id: str) -> None:
+    wait = ctx.client_limiter.take(f"{endpoint}:{client_id}")
+    if wait is not None:
+        ctx.metrics.rate_limited.labels(endpoint, "client").inc()
+        raise OAuthError("slow_down", "too many requests for this client", 429, {"Retry-After": str(wait)})

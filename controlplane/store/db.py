@@ -1,0 +1,172 @@
+"""A thin transactional SQL layer with two backends: SQLite (embedded default) and PostgreSQL (asyncpg).
+
+Queries are written once with PostgreSQL's `$n` placeholders (each used once, in order); the SQLite backend
+rewrites them to `?`. Every store operation runs inside `transaction()`, so a multi-step rule is one atomic unit:
+SQLite serialises writers with BEGIN IMMEDIATE behind one connection, PostgreSQL uses row locks and conditional
+UPDATE ... RETURNING (compare-and-set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+import asyncpg
+
+Row = Mapping[str, Any]
+_PLACEHOLDER = re.compile(r"\$\d+")
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached; callers answer 503, never a silent success."""
+
+
+class Tx(Protocol):
+    dialect: str
+
+    async def execute(self, sql: str, *args: Any) -> int: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+    async def serialize(self, name: str) -> None: ...
+
+
+class Database(Protocol):
+    dialect: str
+
+    def transaction(self) -> Any: ...
+    async def close(self) -> None: ...
+
+
+class _SqliteTx:
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
+        return cursor.rowcount
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
+        row = await cursor.fetchone()
+        await cursor.close()
+        return dict(row) if row is not None else None
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
+        rows = await cursor.fetchall()
+        return [dict(r) for r in rows]
+
+    async def serialize(self, name: str) -> None:
+        return None  # BEGIN IMMEDIATE already serialises every writer
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteDatabase:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        path.chmod(0o600)
+        return cls(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(str(exc)) from exc
+            try:
+                yield _SqliteTx(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class _PostgresTx:
+    dialect = "postgres"
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self._conn.execute(sql, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row = await self._conn.fetchrow(sql, *args)
+        return dict(row) if row is not None else None
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(sql, *args)]
+
+    async def serialize(self, name: str) -> None:
+        # Transaction-scoped advisory lock: rows that must become visible in sequence order (revocations,
+        # audit) are written one transaction at a time.
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresDatabase:
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=10, command_timeout=10)
+        except (OSError, asyncpg.exceptions.PostgresError) as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        return cls(pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        try:
+            conn = await self._pool.acquire()
+        except (TimeoutError, OSError, asyncpg.exceptions.PostgresError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        try:
+            async with conn.transaction():
+                yield _PostgresTx(conn)
+        except (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        finally:
+            await self._pool.release(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_database(url: str) -> SqliteDatabase | PostgresDatabase:
+    if url.startswith("sqlite:///"):
+        return await SqliteDatabase.open(Path(url[len("sqlite:///") :]))
+    return await PostgresDatabase.open(url)
+
+
+def placeholders(values: Sequence[Any], start: int = 1) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + len(values)))

@@ -1,0 +1,136 @@
+"""Versioned schema migrations, applied in order at start-up inside one transaction each.
+
+Written in the SQL both backends share (times are epoch seconds as DOUBLE PRECISION, booleans INTEGER 0/1, lists
+and objects JSON TEXT); `{serial}` is the one dialect difference. Add a migration; never edit a shipped one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from controlplane.store.db import Database
+
+_SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "oauth core",
+        [
+            """CREATE TABLE oauth_apps (
+                id TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                client_type TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                redirect_uris TEXT NOT NULL,
+                grant_types TEXT NOT NULL,
+                refresh_in_cookie INTEGER NOT NULL,
+                tenant_id TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE client_secrets (
+                id TEXT PRIMARY KEY,
+                app_id TEXT NOT NULL REFERENCES oauth_apps(id) ON DELETE CASCADE,
+                secret_hash TEXT NOT NULL UNIQUE,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION)""",
+            "CREATE INDEX client_secrets_app ON client_secrets(app_id)",
+            """CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                subject TEXT NOT NULL UNIQUE,
+                tenant_id TEXT NOT NULL,
+                roles TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE auth_codes (
+                code_hash TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                redirect_uri TEXT NOT NULL,
+                code_challenge TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                tenant_id TEXT NOT NULL,
+                roles TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                used_at DOUBLE PRECISION,
+                family_id TEXT)""",
+            """CREATE TABLE token_families (
+                id TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                tenant_id TEXT NOT NULL,
+                roles TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                absolute_expires_at DOUBLE PRECISION NOT NULL,
+                revoked_at DOUBLE PRECISION,
+                revoked_reason TEXT)""",
+            """CREATE TABLE refresh_tokens (
+                token_hash TEXT PRIMARY KEY,
+                family_id TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
+                created_at DOUBLE PRECISION NOT NULL,
+                idle_expires_at DOUBLE PRECISION NOT NULL,
+                used_at DOUBLE PRECISION,
+                successor_blob TEXT)""",
+            "CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id)",
+            """CREATE TABLE access_tokens (
+                jti TEXT PRIMARY KEY,
+                family_id TEXT,
+                client_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                issued_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                revoked_at DOUBLE PRECISION)""",
+            "CREATE INDEX access_tokens_family ON access_tokens(family_id)",
+            """CREATE TABLE revocations (
+                seq {serial},
+                jti TEXT NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                revoked_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE token_events (
+                id {serial},
+                type TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                family_id TEXT NOT NULL,
+                ip TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX token_events_type_time ON token_events(type, created_at)",
+            """CREATE TABLE signing_keys (
+                kid TEXT PRIMARY KEY,
+                private_key_enc TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                retired_at DOUBLE PRECISION)""",
+        ],
+    ),
+]
+
+
+async def migrate(db: Database) -> list[int]:
+    """Apply pending migrations; return the versions applied now."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+    applied: list[int] = []
+    for version, name, statements in MIGRATIONS:
+        async with db.transaction() as tx:
+            await tx.serialize("coresdk-migrations")
+            if await tx.fetchrow("SELECT version FROM schema_migrations WHERE version = $1", version):
+                continue
+            for statement in statements:
+                await tx.execute(statement.replace("{serial}", _SERIAL[db.dialect]))
+            await tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                version,
+                name,
+                time.time(),
+            )
+            applied.append(version)
+    return applied

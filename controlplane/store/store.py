@@ -1,0 +1,540 @@
+"""The control plane's storage interface: every operation is one transaction on either backend.
+
+The rules that must never race — consuming an authorization code, rotating a refresh token, detecting replay and
+revoking a family — are compare-and-set updates (`... WHERE used_at IS NULL`) inside a transaction, never a read
+followed by a separate write.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane.store.db import Database, Tx
+from controlplane.store.models import (
+    AccessRecord,
+    AuthCode,
+    ClientSecret,
+    OAuthApp,
+    RefreshRecord,
+    TokenEvent,
+    TokenFamily,
+    User,
+    dump_list,
+)
+
+
+class Rotation(enum.Enum):
+    ROTATED = "rotated"
+    GRACE = "grace"  # concurrent retry inside the grace window: same successor pair
+    REPLAY = "replay"  # an already-used token: the family is now revoked
+    INVALID = "invalid"  # unknown, revoked family, wrong client, expired
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    outcome: Rotation
+    family: TokenFamily | None = None
+    blob: str | None = None
+    reason: str = ""
+
+
+# Builds the successor (refresh record, access record, encrypted response blob) for a family at time now.
+SuccessorFactory = Callable[[TokenFamily, float], tuple[RefreshRecord, AccessRecord, str]]
+
+
+async def _event(
+    tx: Tx,
+    type_: str,
+    now: float,
+    *,
+    client_id: str = "",
+    subject: str = "",
+    family_id: str = "",
+    ip: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await tx.execute(
+        "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        type_,
+        client_id,
+        subject,
+        family_id,
+        ip,
+        json.dumps(detail or {}, sort_keys=True),
+        now,
+    )
+
+
+async def _insert_access(tx: Tx, a: AccessRecord) -> None:
+    await tx.execute(
+        "INSERT INTO access_tokens (jti, family_id, client_id, subject, scopes, issued_at, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        a.jti,
+        a.family_id,
+        a.client_id,
+        a.subject,
+        dump_list(a.scopes),
+        a.issued_at,
+        a.expires_at,
+    )
+
+
+async def _insert_refresh(tx: Tx, r: RefreshRecord) -> None:
+    await tx.execute(
+        "INSERT INTO refresh_tokens (token_hash, family_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)",
+        r.token_hash,
+        r.family_id,
+        r.created_at,
+        r.idle_expires_at,
+    )
+
+
+async def _revoke_access_rows(tx: Tx, rows: list[dict[str, Any]] | list[Any], now: float) -> list[str]:
+    jtis = []
+    for row in rows:
+        await tx.execute(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL", now, row["jti"]
+        )
+        await tx.execute(
+            "INSERT INTO revocations (jti, expires_at, revoked_at) VALUES ($1, $2, $3)",
+            row["jti"],
+            row["expires_at"],
+            now,
+        )
+        jtis.append(str(row["jti"]))
+    return jtis
+
+
+async def _revoke_family(tx: Tx, family_id: str, reason: str, now: float) -> list[str]:
+    await tx.serialize("coresdk-revocations")
+    await tx.execute(
+        "UPDATE token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        now,
+        reason,
+        family_id,
+    )
+    rows = await tx.fetch(
+        "SELECT jti, expires_at FROM access_tokens WHERE family_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        family_id,
+        now,
+    )
+    return await _revoke_access_rows(tx, rows, now)
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- apps -----------------------------------------------------------------------------------------------
+
+    async def insert_app(self, app: OAuthApp, secret: ClientSecret | None, now: float) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO oauth_apps (id, client_id, name, client_type, scopes, redirect_uris, grant_types, "
+                "refresh_in_cookie, tenant_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                app.id,
+                app.client_id,
+                app.name,
+                app.client_type,
+                dump_list(app.scopes),
+                dump_list(app.redirect_uris),
+                dump_list(app.grant_types),
+                int(app.refresh_in_cookie),
+                app.tenant_id,
+                app.created_at,
+                app.updated_at,
+            )
+            if secret is not None:
+                await tx.execute(
+                    "INSERT INTO client_secrets (id, app_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                    secret.id,
+                    secret.app_id,
+                    secret.secret_hash,
+                    secret.created_at,
+                    secret.expires_at,
+                )
+            await _event(tx, "app_created", now, client_id=app.client_id)
+
+    async def update_app(self, app: OAuthApp) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE oauth_apps SET name = $1, scopes = $2, redirect_uris = $3, grant_types = $4, "
+                "refresh_in_cookie = $5, tenant_id = $6, updated_at = $7 WHERE id = $8",
+                app.name,
+                dump_list(app.scopes),
+                dump_list(app.redirect_uris),
+                dump_list(app.grant_types),
+                int(app.refresh_in_cookie),
+                app.tenant_id,
+                app.updated_at,
+                app.id,
+            )
+
+    async def app_by_id(self, app_id: str) -> OAuthApp | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM oauth_apps WHERE id = $1", app_id)
+        return OAuthApp.from_row(row) if row else None
+
+    async def app_by_client_id(self, client_id: str) -> OAuthApp | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM oauth_apps WHERE client_id = $1", client_id)
+        return OAuthApp.from_row(row) if row else None
+
+    async def list_apps(self) -> list[OAuthApp]:
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch("SELECT * FROM oauth_apps ORDER BY created_at")
+        return [OAuthApp.from_row(r) for r in rows]
+
+    async def delete_app(self, app: OAuthApp, now: float) -> None:
+        """Delete the app and revoke every token it holds."""
+        async with self.db.transaction() as tx:
+            families = await tx.fetch(
+                "SELECT id FROM token_families WHERE client_id = $1 AND revoked_at IS NULL", app.client_id
+            )
+            for fam in families:
+                await _revoke_family(tx, fam["id"], "app_deleted", now)
+            rows = await tx.fetch(
+                "SELECT jti, expires_at FROM access_tokens WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                app.client_id,
+                now,
+            )
+            await _revoke_access_rows(tx, rows, now)
+            await tx.execute("DELETE FROM client_secrets WHERE app_id = $1", app.id)
+            await tx.execute("DELETE FROM oauth_apps WHERE id = $1", app.id)
+            await _event(tx, "app_deleted", now, client_id=app.client_id)
+
+    async def secrets_for(self, app_id: str) -> list[ClientSecret]:
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch("SELECT * FROM client_secrets WHERE app_id = $1 ORDER BY created_at", app_id)
+        return [ClientSecret.from_row(r) for r in rows]
+
+    async def rotate_secret(self, app: OAuthApp, new: ClientSecret, previous_expire_at: float, now: float) -> None:
+        """Add a new secret; secrets still without an expiry now expire at previous_expire_at (grace)."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE client_secrets SET expires_at = $1 WHERE app_id = $2 AND (expires_at IS NULL OR expires_at > $3)",
+                previous_expire_at,
+                app.id,
+                previous_expire_at,
+            )
+            await tx.execute(
+                "INSERT INTO client_secrets (id, app_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                new.id,
+                new.app_id,
+                new.secret_hash,
+                new.created_at,
+                new.expires_at,
+            )
+            await _event(
+                tx, "secret_rotated", now, client_id=app.client_id, detail={"previous_expire_at": previous_expire_at}
+            )
+
+    # --- users ----------------------------------------------------------------------------------------------
+
+    async def insert_user(self, user: User) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO users (id, subject, tenant_id, roles, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                user.id,
+                user.subject,
+                user.tenant_id,
+                dump_list(user.roles),
+                user.password_hash,
+                user.created_at,
+            )
+
+    async def user_by_subject(self, subject: str) -> User | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM users WHERE subject = $1", subject)
+        return User.from_row(row) if row else None
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
+        return User.from_row(row) if row else None
+
+    async def list_users(self) -> list[User]:
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch("SELECT * FROM users ORDER BY created_at")
+        return [User.from_row(r) for r in rows]
+
+    async def delete_user(self, user: User, now: float) -> None:
+        async with self.db.transaction() as tx:
+            families = await tx.fetch(
+                "SELECT id FROM token_families WHERE subject = $1 AND revoked_at IS NULL", user.subject
+            )
+            for fam in families:
+                await _revoke_family(tx, fam["id"], "user_deleted", now)
+            await tx.execute("DELETE FROM users WHERE id = $1", user.id)
+
+    # --- authorization codes --------------------------------------------------------------------------------
+
+    async def insert_code(self, code: AuthCode) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, code_challenge, subject, tenant_id, roles, "
+                "scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                code.code_hash,
+                code.client_id,
+                code.redirect_uri,
+                code.code_challenge,
+                code.subject,
+                code.tenant_id,
+                dump_list(code.roles),
+                dump_list(code.scopes),
+                code.created_at,
+                code.expires_at,
+            )
+
+    async def redeem_code(
+        self,
+        code_hash: str,
+        now: float,
+        accept: Callable[[AuthCode], str | None],
+        issue: Callable[[AuthCode], tuple[TokenFamily, RefreshRecord | None, AccessRecord]],
+        ip: str = "",
+    ) -> tuple[str, AuthCode | None]:
+        """Consume a code exactly once and issue its tokens in the same transaction.
+
+        Returns ("issued", code), ("replay", code) — the code was used before, its tokens are now revoked —,
+        ("unknown", None), or (reason, code) when accept() refuses it (the code is then burned too).
+        """
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING *",
+                now,
+                code_hash,
+            )
+            if row is None:
+                old = await tx.fetchrow("SELECT * FROM auth_codes WHERE code_hash = $1", code_hash)
+                if old is None:
+                    return "unknown", None
+                code = AuthCode.from_row(old)
+                if code.family_id:
+                    await _revoke_family(tx, code.family_id, "code_replay", now)
+                await _event(
+                    tx,
+                    "code_replay",
+                    now,
+                    client_id=code.client_id,
+                    subject=code.subject,
+                    family_id=code.family_id or "",
+                    ip=ip,
+                )
+                return "replay", code
+            code = AuthCode.from_row(row)
+            refusal = accept(code)
+            if refusal is not None:
+                return refusal, code
+            family, refresh, access = issue(code)
+            await tx.execute(
+                "INSERT INTO token_families (id, client_id, subject, tenant_id, roles, scopes, created_at, "
+                "absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                family.id,
+                family.client_id,
+                family.subject,
+                family.tenant_id,
+                dump_list(family.roles),
+                dump_list(family.scopes),
+                family.created_at,
+                family.absolute_expires_at,
+            )
+            if refresh is not None:
+                await _insert_refresh(tx, refresh)
+            await _insert_access(tx, access)
+            await tx.execute("UPDATE auth_codes SET family_id = $1 WHERE code_hash = $2", family.id, code_hash)
+            await _event(
+                tx,
+                "issued",
+                now,
+                client_id=code.client_id,
+                subject=code.subject,
+                family_id=family.id,
+                ip=ip,
+                detail={"grant_type": "authorization_code", "jti": access.jti},
+            )
+            return "issued", code
+
+    # --- tokens ---------------------------------------------------------------------------------------------
+
+    async def record_access(self, access: AccessRecord, ip: str, grant_type: str) -> None:
+        async with self.db.transaction() as tx:
+            await _insert_access(tx, access)
+            await _event(
+                tx,
+                "issued",
+                access.issued_at,
+                client_id=access.client_id,
+                subject=access.subject,
+                ip=ip,
+                detail={"grant_type": grant_type, "jti": access.jti},
+            )
+
+    async def rotate_refresh(
+        self, token_hash: str, client_id: str, now: float, grace_seconds: int, successor: SuccessorFactory, ip: str = ""
+    ) -> RotationResult:
+        async with self.db.transaction() as tx:
+            for _ in range(2):
+                row = await tx.fetchrow("SELECT * FROM refresh_tokens WHERE token_hash = $1", token_hash)
+                if row is None:
+                    return RotationResult(Rotation.INVALID, reason="unknown refresh token")
+                record = RefreshRecord.from_row(row)
+                frow = await tx.fetchrow("SELECT * FROM token_families WHERE id = $1", record.family_id)
+                assert frow is not None
+                family = TokenFamily.from_row(frow)
+                if family.client_id != client_id:
+                    return RotationResult(Rotation.INVALID, reason="refresh token was issued to another client")
+                if family.revoked_at is not None:
+                    return RotationResult(Rotation.INVALID, family, reason="refresh token has been revoked")
+                if record.used_at is not None:
+                    if grace_seconds and now - record.used_at <= grace_seconds and record.successor_blob:
+                        return RotationResult(Rotation.GRACE, family, record.successor_blob)
+                    await _revoke_family(tx, family.id, "refresh_replay", now)
+                    await _event(
+                        tx,
+                        "refresh_replay",
+                        now,
+                        client_id=client_id,
+                        subject=family.subject,
+                        family_id=family.id,
+                        ip=ip,
+                    )
+                    return RotationResult(Rotation.REPLAY, family, reason="refresh token reuse detected")
+                if now >= record.idle_expires_at or now >= family.absolute_expires_at:
+                    return RotationResult(Rotation.INVALID, family, reason="refresh token has expired")
+                new_refresh, access, blob = successor(family, now)
+                won = await tx.execute(
+                    "UPDATE refresh_tokens SET used_at = $1, successor_blob = $2 WHERE token_hash = $3 AND used_at IS NULL",
+                    now,
+                    blob if grace_seconds else None,
+                    token_hash,
+                )
+                if won != 1:
+                    continue  # lost a race to a concurrent rotation: re-read and judge as a reuse
+                await _insert_refresh(tx, new_refresh)
+                await _insert_access(tx, access)
+                await _event(
+                    tx,
+                    "refreshed",
+                    now,
+                    client_id=client_id,
+                    subject=family.subject,
+                    family_id=family.id,
+                    ip=ip,
+                    detail={"jti": access.jti},
+                )
+                return RotationResult(Rotation.ROTATED, family, blob)
+            return RotationResult(Rotation.INVALID, reason="concurrent rotation")
+
+    async def refresh_lookup(self, token_hash: str) -> tuple[RefreshRecord, TokenFamily] | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM refresh_tokens WHERE token_hash = $1", token_hash)
+            if row is None:
+                return None
+            frow = await tx.fetchrow("SELECT * FROM token_families WHERE id = $1", row["family_id"])
+        assert frow is not None
+        return RefreshRecord.from_row(row), TokenFamily.from_row(frow)
+
+    async def access_lookup(self, jti: str) -> AccessRecord | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM access_tokens WHERE jti = $1", jti)
+        return AccessRecord.from_row(row) if row else None
+
+    async def revoke_family(self, family_id: str, reason: str, now: float, client_id: str, ip: str = "") -> list[str]:
+        async with self.db.transaction() as tx:
+            jtis = await _revoke_family(tx, family_id, reason, now)
+            await _event(
+                tx,
+                "revoked",
+                now,
+                client_id=client_id,
+                family_id=family_id,
+                ip=ip,
+                detail={"reason": reason, "access_tokens": len(jtis)},
+            )
+            return jtis
+
+    async def revoke_access(self, access: AccessRecord, now: float, ip: str = "") -> None:
+        async with self.db.transaction() as tx:
+            await tx.serialize("coresdk-revocations")
+            rows = await tx.fetch(
+                "SELECT jti, expires_at FROM access_tokens WHERE jti = $1 AND revoked_at IS NULL", access.jti
+            )
+            await _revoke_access_rows(tx, rows, now)
+            await _event(
+                tx,
+                "revoked",
+                now,
+                client_id=access.client_id,
+                subject=access.subject,
+                family_id=access.family_id or "",
+                ip=ip,
+                detail={"jti": access.jti},
+            )
+
+    async def revocations_since(self, since: int, now: float, limit: int = 1000) -> list[dict[str, Any]]:
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "SELECT seq, jti, expires_at FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
+                since,
+                now,
+                limit,
+            )
+        return [{"seq": int(r["seq"]), "jti": r["jti"], "exp": int(r["expires_at"])} for r in rows]
+
+    async def max_revocation_seq(self) -> int:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT COALESCE(MAX(seq), 0) AS m FROM revocations")
+        return int(row["m"]) if row else 0
+
+    # --- events ---------------------------------------------------------------------------------------------
+
+    async def add_event(self, type_: str, now: float, **fields: Any) -> None:
+        async with self.db.transaction() as tx:
+            await _event(tx, type_, now, **fields)
+
+    async def list_events(
+        self, type_: str | None, client_id: str | None, since: float | None, until: float | None, limit: int
+    ) -> list[TokenEvent]:
+        clauses, args = [], []
+        for column, op, value in (
+            ("type", "=", type_),
+            ("client_id", "=", client_id),
+            ("created_at", ">=", since),
+            ("created_at", "<", until),
+        ):
+            if value is not None:
+                args.append(value)
+                clauses.append(f"{column} {op} ${len(args)}")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        args.append(limit)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(f"SELECT * FROM token_events {where} ORDER BY id LIMIT ${len(args)}", *args)  # noqa: S608
+        return [TokenEvent.from_row(r) for r in rows]
+
+    # --- signing keys ---------------------------------------------------------------------------------------
+
+    async def signing_keys(self) -> list[dict[str, Any]]:
+        async with self.db.transaction() as tx:
+            return [dict(r) for r in await tx.fetch("SELECT * FROM signing_keys ORDER BY created_at")]
+
+    async def add_signing_key(self, kid: str, private_key_enc: str, now: float, make_active: bool) -> None:
+        async with self.db.transaction() as tx:
+            await tx.serialize("coresdk-signing-keys")
+            if make_active:
+                await tx.execute(
+                    "UPDATE signing_keys SET status = 'retired', retired_at = $1 WHERE status = 'active'", now
+                )
+            await tx.execute(
+                "INSERT INTO signing_keys (kid, private_key_enc, status, created_at) VALUES ($1, $2, $3, $4)",
+                kid,
+                private_key_enc,
+                "active" if make_active else "retired",
+                now,
+            )
+            await _event(tx, "signing_key_added", now, detail={"kid": kid, "active": make_active})
