@@ -80,6 +80,11 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         "CORESDK_EXPECTED_ISSUER": cp_url,
         "CORESDK_EXPECTED_AUDIENCE": "coresdk",
     }
+    # the sidecar polls the control plane's revocation feed with the generated sidecar credential
+    from coresdk.config.controlplane import dev_secret_file
+
+    env["CORESDK_CP_URL"] = cp_url
+    env["CORESDK_CP_TOKEN"] = dev_secret_file(data / "sidecar-token")
     steps = [
         ("control plane", "controlplane", f"{cp_url}/healthz"),
         ("sidecar", "sidecar", f"http://{health_addr}/readyz"),

@@ -25,6 +25,7 @@ from coresdk.errors import ConfigError
 from coresdk.v1 import audit_pb2, auth_pb2, auth_pb2_grpc, masking_pb2, policy_pb2, secrets_pb2
 from sidecar.auth.cache import VerifiedCache
 from sidecar.auth.jwks import JwksSource
+from sidecar.auth.revocations import RevocationFeed
 from sidecar.auth.validator import TokenValidator, TrustedIssuer
 from sidecar.health import health_app
 from sidecar.metrics import SidecarMetrics
@@ -59,11 +60,13 @@ class Sidecar:
         self.config = config
         self.metrics = SidecarMetrics()
         self.sources = [JwksSource(issuer, config.jwks, self.metrics) for issuer in config.issuers]
+        self.revocations = RevocationFeed(config.revocations) if config.revocations else None
         self.validator = TokenValidator(
             {s.issuer.issuer: TrustedIssuer(s.issuer, s) for s in self.sources},
             config.tokens,
             VerifiedCache(config.auth_cache_size),
             self.metrics,
+            revocations=self.revocations,
         )
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -71,7 +74,10 @@ class Sidecar:
         self._watch: asyncio.Task[None] | None = None
 
     def readiness(self) -> dict[str, bool]:
-        return {s.issuer.issuer: s.ready() for s in self.sources}
+        ready = {s.issuer.issuer: s.ready() for s in self.sources}
+        if self.revocations is not None:
+            ready["revocations"] = self.revocations.ready()
+        return ready
 
     async def start(self) -> None:
         server = grpc.aio.server(
@@ -116,6 +122,8 @@ class Sidecar:
         log.info("health listening addr=%s", self.config.health_addr)
 
         await asyncio.gather(*(s.start() for s in self.sources))
+        if self.revocations is not None:
+            await self.revocations.start()
         self._watch = asyncio.create_task(self._watch_readiness())
 
     async def _set_serving(self, serving: bool) -> None:
@@ -144,6 +152,8 @@ class Sidecar:
             await self._health_runner.cleanup()
         for source in self.sources:
             await source.stop()
+        if self.revocations is not None:
+            await self.revocations.stop()
 
 
 async def serve(config: SidecarConfig) -> None:

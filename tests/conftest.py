@@ -86,3 +86,39 @@ async def channel(sidecar: SidecarProcess) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture(scope="session")
 def auth_stub(channel: grpc.aio.Channel) -> auth_pb2_grpc.AuthServiceStub:
     return auth_pb2_grpc.AuthServiceStub(channel)
+
+
+# --- control plane (both storage backends) -------------------------------------------------------------------------
+
+from tests.support.controlplane import ControlPlaneProcess  # noqa: E402
+from tests.support.postgres import PostgresCluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.stop()
+
+
+def database_url(backend: str, postgres_factory: object, directory: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{directory / 'controlplane.db'}"
+    assert isinstance(postgres_factory, PostgresCluster)
+    return postgres_factory.new_database()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def cp(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlaneProcess]:
+    directory = tmp_path_factory.mktemp(f"cp-{backend}")
+    pg = request.getfixturevalue("postgres") if backend == "postgres" else None
+    proc = ControlPlaneProcess(directory, database_url(backend, pg, directory))
+    yield proc
+    assert proc.stop() == 0, proc.output()

@@ -57,6 +57,16 @@ class TokenPolicy:
 
 
 @dataclass(frozen=True)
+class RevocationSettings:
+    """The control plane's access-token revocation feed, polled outbound."""
+
+    url: str
+    token: str
+    poll_seconds: float
+    max_stale_seconds: int
+
+
+@dataclass(frozen=True)
 class SidecarConfig:
     env: str
     sidecar_addr: str
@@ -67,6 +77,7 @@ class SidecarConfig:
     tokens: TokenPolicy
     auth_cache_size: int
     log_level: str
+    revocations: RevocationSettings | None = None
 
     @property
     def development(self) -> bool:
@@ -187,8 +198,19 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
         max_token_bytes=env.integer("CORESDK_MAX_TOKEN_BYTES", 8192, minimum=1024, maximum=65536),
         require_at_jwt_typ=env.flag("CORESDK_REQUIRE_AT_JWT_TYP", False),
     )
+    revocations = None
+    cp_url = env.raw("CORESDK_CP_URL")
+    if cp_url is not None:
+        validate_fetch_url(cp_url, "CORESDK_CP_URL")
+        revocations = RevocationSettings(
+            url=cp_url.rstrip("/") + "/api/v1/revocations",
+            token=env.required("CORESDK_CP_TOKEN", "is required with CORESDK_CP_URL (the sidecar credential)"),
+            poll_seconds=env.number("CORESDK_REVOCATION_POLL", 2.0, minimum=0.2, maximum=60.0),
+            max_stale_seconds=env.integer("CORESDK_REVOCATION_MAX_STALE", 60, minimum=5, maximum=3600),
+        )
     return SidecarConfig(
         env=mode,
+        revocations=revocations,
         sidecar_addr=sidecar_addr,
         health_addr=health_addr,
         tls=_tls(env, sidecar_addr),

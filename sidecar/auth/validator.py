@@ -20,6 +20,7 @@ from sidecar.auth.cache import CachedPrincipal, VerifiedCache, cache_key
 from sidecar.auth.claims import check_claims
 from sidecar.auth.jwks import JwksSource
 from sidecar.auth.principal import to_principal
+from sidecar.auth.revocations import RevocationFeed
 from sidecar.metrics import SidecarMetrics
 
 _AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
@@ -39,12 +40,14 @@ class TokenValidator:
         cache: VerifiedCache,
         metrics: SidecarMetrics,
         clock: Callable[[], float] = time.time,
+        revocations: RevocationFeed | None = None,
     ) -> None:
         self._issuers = dict(issuers)
         self._policy = policy
         self._cache = cache
         self._metrics = metrics
         self._clock = clock
+        self._revocations = revocations
         self._hits = metrics.cache.labels("hit")
         self._misses = metrics.cache.labels("miss")
         for trusted in self._issuers.values():
@@ -65,6 +68,8 @@ class TokenValidator:
         if hit is not None:
             # A cached answer is still subject to the issuer's key availability (fail closed when stale).
             self._issuers[hit.issuer].source.current()
+            if self._revocations is not None:
+                self._revocations.check(hit.principal.token_id)
             self._hits.inc()
             return hit.principal
         self._misses.inc()
@@ -86,6 +91,9 @@ class TokenValidator:
         verification_key = await self._key_for(trusted, jws)
         verify_signature(jws, verification_key)
         exp = check_claims(claims, trusted.config, wanted, self._policy, now)
+        if self._revocations is not None:
+            jti = claims.get("jti")
+            self._revocations.check(jti if isinstance(jti, str) else "")
         principal = to_principal(claims)
         self._cache.put(key, CachedPrincipal(principal, trusted.config.issuer, verification_key.thumbprint, exp))
         self._metrics.cache_size.set(len(self._cache))

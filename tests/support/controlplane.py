@@ -1,0 +1,124 @@
+"""A real control plane process in production mode for tests, with an HTTP helper for its admin API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.ports import free_port
+from tests.support.processes import ROOT
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop"
+SIDECAR_TOKEN = "test-sidecar-token-0123456789abcdefghijklmn"
+
+
+class ControlPlaneProcess:
+    def __init__(self, data_dir: Path, database_url: str, **extra_env: str) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_path = data_dir / "initial-signing-key.pem"
+        if not key_path.exists():
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            key_path.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_") and k != "DATABASE_URL"}
+        self.env.update(
+            {
+                "PYTHONPATH": str(ROOT),
+                "CORESDK_ENV": "production",
+                "CORESDK_CP_ADDR": f"127.0.0.1:{self.port}",
+                "CORESDK_ISSUER": self.url,
+                "CORESDK_DATA_DIR": str(data_dir),
+                "DATABASE_URL": database_url,
+                "CPOD_ADMIN_TOKEN": ADMIN_TOKEN,
+                "CORESDK_SIDECAR_TOKEN": SIDECAR_TOKEN,
+                "CORESDK_SERVER_SECRET": "test-server-secret-0123456789abcdefghijklmnopq",
+                "CORESDK_SIGNING_KEY_PATH": str(key_path),
+                "CORESDK_RATE_CLIENT_RPS": "1000",
+                "CORESDK_RATE_CLIENT_BURST": "1000",
+                "CORESDK_RATE_IP_RPS": "5000",
+                "CORESDK_RATE_IP_BURST": "5000",
+                "CORESDK_RATE_LOGIN_PER_MIN": "1000",
+            }
+        )
+        self.env.update(extra_env)
+        self.log_path = data_dir / f"controlplane-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "controlplane"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"control plane exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"control plane not ready:\n{self.output()}")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+    def restart(self) -> None:
+        assert self.stop() == 0, self.output()
+        self.start()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def admin(self, method: str, path: str, json: Any = None, token: str = ADMIN_TOKEN) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.request(method, f"{self.url}{path}", json=json, headers=headers, timeout=10)
+
+    def create_app(self, **fields: Any) -> dict[str, Any]:
+        body = {"name": "test app", "scopes": ["orders:read", "orders:write"], **fields}
+        resp = self.admin("POST", "/v1/oauth/apps", body)
+        assert resp.status_code == 201, resp.text
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def create_user(
+        self, subject: str, password: str = "correct horse battery staple", **fields: Any
+    ) -> dict[str, Any]:
+        body = {"subject": subject, "tenant_id": "tenant-a", "roles": ["editor"], "password": password, **fields}
+        resp = self.admin("POST", "/v1/users", body)
+        assert resp.status_code == 201, resp.text
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def events(self, **params: str) -> list[dict[str, Any]]:
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        resp = self.admin("GET", f"/api/v1/token-events?{query}")
+        assert resp.status_code == 200, resp.text
+        events: list[dict[str, Any]] = resp.json()["events"]
+        return events
