@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -91,6 +93,8 @@ def auth_stub(channel: grpc.aio.Channel) -> auth_pb2_grpc.AuthServiceStub:
 # --- control plane (both storage backends) -------------------------------------------------------------------------
 
 from tests.support.controlplane import ControlPlaneProcess  # noqa: E402
+from tests.support.oauth import PASSWORD as OAUTH_PASSWORD  # noqa: E402
+from tests.support.oauth import REDIRECT as OAUTH_REDIRECT  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
 
 
@@ -122,3 +126,20 @@ def cp(
     proc = ControlPlaneProcess(directory, database_url(backend, pg, directory))
     yield proc
     assert proc.stop() == 0, proc.output()
+
+
+@pytest.fixture(scope="session")
+def web_app(cp: ControlPlaneProcess) -> dict[str, Any]:
+    return cp.create_app(
+        name="web",
+        scopes=["orders:read", "orders:write"],
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=[OAUTH_REDIRECT, "http://127.0.0.1/cb"],
+    )
+
+
+@pytest.fixture(scope="session")
+def user(cp: ControlPlaneProcess) -> str:
+    subject = f"alice-{secrets.token_hex(3)}"
+    cp.create_user(subject, OAUTH_PASSWORD, tenant_id="tenant-a", roles=["editor"])
+    return subject
