@@ -85,6 +85,35 @@ def _authenticate(args: argparse.Namespace) -> int:
     return asyncio.run(call())
 
 
+def _keys(args: argparse.Namespace) -> int:
+    """`coresdk keys rotate|list`: through the control plane's admin API, so the running process switches keys."""
+    import json
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    token = os.environ.get("CPOD_ADMIN_TOKEN", "")
+    if not token and args.admin_token_file:
+        token = Path(args.admin_token_file).read_text().strip()
+    if not token:
+        print("coresdk keys: set CPOD_ADMIN_TOKEN or --admin-token-file", file=sys.stderr)
+        return 2
+    method, path = ("POST", "/api/v1/keys/rotate") if args.action == "rotate" else ("GET", "/api/v1/keys")
+    request = urllib.request.Request(  # noqa: S310 - operator-supplied control plane URL
+        args.cp_url.rstrip("/") + path, method=method, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+            print(json.dumps(json.loads(resp.read()), indent=2))
+    except urllib.error.HTTPError as err:
+        print(f"coresdk keys: {err.code} {err.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as err:
+        print(f"coresdk keys: control plane unreachable: {err.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coresdk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     tok = sub.add_parser("dev-token", help="get an access token for the demo client from the dev control plane")
     tok.add_argument("--scope", default="", help="space-separated subset of the demo client's scopes")
     tok.add_argument("--data-dir", default=os.environ.get("CORESDK_DATA_DIR", ".coresdk-data"))
+    keys = sub.add_parser("keys", help="signing keys of the control plane: rotate (new active key) or list")
+    keys.add_argument("action", choices=["rotate", "list"])
+    keys.add_argument("--cp-url", default=os.environ.get("CORESDK_CP_URL", "http://127.0.0.1:8080"))
+    keys.add_argument("--admin-token-file", default="", help="file holding the admin token (else CPOD_ADMIN_TOKEN)")
     auth = sub.add_parser("authenticate", help="validate a token through a running sidecar and print the principal")
     auth.add_argument("token", help="the token, or - to read it from standard input")
     auth.add_argument("--addr", default=os.environ.get("CORESDK_SIDECAR_ADDR", "[::1]:50051"))
@@ -113,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dev(args)
     if args.command == "dev-token":
         return _dev_token(args)
+    if args.command == "keys":
+        return _keys(args)
     return _authenticate(args)
 
 

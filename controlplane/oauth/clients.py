@@ -55,9 +55,10 @@ async def authenticate_client(
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
     if not client_id:
         raise _invalid_client(False, "client_id is required")
-    app = await store.app_by_client_id(client_id)
-    if app is None:
+    found = await store.client_with_secrets(client_id)
+    if found is None:
         raise _invalid_client(basic is not None)
+    app, stored_secrets = found
     if not app.confidential:
         if secret:
             raise _invalid_client(basic is not None, "public clients do not authenticate with a secret")
@@ -67,7 +68,7 @@ async def authenticate_client(
     presented = server_keys.hash_client_secret(secret)
     now = time.time()
     ok = False
-    for stored in await store.secrets_for(app.id):
+    for stored in stored_secrets:
         live = stored.expires_at is None or now < stored.expires_at
         if hmac.compare_digest(presented, stored.secret_hash) and live:
             ok = True

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +29,12 @@ class TokenIssuer:
         self._config = config
         self._keys = keys
         self._server_keys = server_keys
+        # RSA signing releases the GIL: a small pool lets signatures use every core while the loop serves I/O.
+        self._signers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sign")
+
+    async def access_async(self, **kwargs: Any) -> AccessToken:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._signers, functools.partial(self.access, **kwargs))
 
     def access(
         self,

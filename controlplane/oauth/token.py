@@ -102,7 +102,7 @@ async def _client_credentials(ctx: Context, app: OAuthApp, form: dict[str, str],
         raise OAuthError("unauthorized_client", "client_credentials requires a confidential client")
     scopes = requested_scopes(form, app.scopes)
     now = time.time()
-    access = ctx.issuer.access(
+    access = await ctx.issuer.access_async(
         client_id=app.client_id,
         subject=app.client_id,
         scopes=scopes,

@@ -7,6 +7,7 @@ followed by a separate write.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 from collections.abc import Callable
@@ -126,9 +127,51 @@ async def _revoke_family(tx: Tx, family_id: str, reason: str, now: float) -> lis
     return await _revoke_access_rows(tx, rows, now)
 
 
+class _GroupCommit:
+    """Concurrent access-token records share one transaction (one fsync); each caller returns only after commit."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[AccessRecord, str, str, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, access: AccessRecord, ip: str, grant_type: str) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((access, ip, grant_type, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self._db.transaction() as tx:
+                    for access, ip, grant_type, _ in batch:
+                        await _insert_access(tx, access)
+                        await _event(
+                            tx,
+                            "issued",
+                            access.issued_at,
+                            client_id=access.client_id,
+                            subject=access.subject,
+                            ip=ip,
+                            detail={"grant_type": grant_type, "jti": access.jti},
+                        )
+            except Exception as exc:  # every waiter learns the batch failed; nothing was acknowledged
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._access_commits = _GroupCommit(db)
 
     # --- apps -----------------------------------------------------------------------------------------------
 
@@ -207,6 +250,15 @@ class Store:
             await tx.execute("DELETE FROM client_secrets WHERE app_id = $1", app.id)
             await tx.execute("DELETE FROM oauth_apps WHERE id = $1", app.id)
             await _event(tx, "app_deleted", now, client_id=app.client_id)
+
+    async def client_with_secrets(self, client_id: str) -> tuple[OAuthApp, list[ClientSecret]] | None:
+        """The app and its secrets in one transaction (the hot path of client authentication)."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM oauth_apps WHERE client_id = $1", client_id)
+            if row is None:
+                return None
+            rows = await tx.fetch("SELECT * FROM client_secrets WHERE app_id = $1 ORDER BY created_at", row["id"])
+        return OAuthApp.from_row(row), [ClientSecret.from_row(r) for r in rows]
 
     async def secrets_for(self, app_id: str) -> list[ClientSecret]:
         async with self.db.transaction() as tx:
@@ -363,17 +415,8 @@ class Store:
     # --- tokens ---------------------------------------------------------------------------------------------
 
     async def record_access(self, access: AccessRecord, ip: str, grant_type: str) -> None:
-        async with self.db.transaction() as tx:
-            await _insert_access(tx, access)
-            await _event(
-                tx,
-                "issued",
-                access.issued_at,
-                client_id=access.client_id,
-                subject=access.subject,
-                ip=ip,
-                detail={"grant_type": grant_type, "jti": access.jti},
-            )
+        """Durably record an access token issued without a family (client_credentials), group-committed."""
+        await self._access_commits.submit(access, ip, grant_type)
 
     async def rotate_refresh(
         self, token_hash: str, client_id: str, now: float, grace_seconds: int, successor: SuccessorFactory, ip: str = ""

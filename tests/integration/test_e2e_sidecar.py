@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,7 +18,7 @@ import requests
 
 from coresdk.client import error_reason
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
-from tests.support.controlplane import SIDECAR_TOKEN, ControlPlaneProcess
+from tests.support.controlplane import ADMIN_TOKEN, SIDECAR_TOKEN, ControlPlaneProcess
 from tests.support.oauth import REDIRECT, full_flow
 from tests.support.processes import SidecarProcess
 
@@ -89,7 +93,16 @@ async def test_key_rotation_old_and_new_tokens_both_validate(
 
     old = token()
     assert await outcome(stub, old) == "OK"
-    assert cp.admin("POST", "/api/v1/keys/rotate").status_code == 200
+    rotate = subprocess.run(
+        [str(Path(sys.executable).parent / "coresdk"), "keys", "rotate", "--cp-url", cp.url],
+        env={**os.environ, "CPOD_ADMIN_TOKEN": ADMIN_TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert rotate.returncode == 0, rotate.stderr
+    assert '"active_kid"' in rotate.stdout
     new = token()
     assert await outcome(stub, new) == "OK"  # unknown kid → one refetch → the new key
     assert await outcome(stub, old) == "OK"

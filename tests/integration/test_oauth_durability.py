@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from tests.conftest import database_url
+from tests.support.browser import sign_in
 from tests.support.controlplane import ControlPlaneProcess
-from tests.support.oauth import REDIRECT, full_flow, verify_access_token
+from tests.support.oauth import REDIRECT, full_flow, pkce_session, verify_access_token
 
 CONCURRENCY = 50
 
@@ -166,7 +167,14 @@ def test_rate_limits_answer_429_with_retry_after(tmp_path: Path) -> None:
         assert limited.status_code == 429
         assert int(limited.headers["Retry-After"]) >= 1
         assert limited.json()["error"] == "slow_down"
+        cp.create_user("limited-user", "correct horse battery staple")
+        web = cp.create_app(name="limited-web", grant_types=["authorization_code"], redirect_uris=[REDIRECT])
+        client = pkce_session(cp, web)
+        uri, _ = client.create_authorization_url(f"{cp.url}/v1/oauth/authorize", code_verifier="v" * 50)
+        attempts = [sign_in(uri, "limited-user", "wrong password!!").status_code for _ in range(3)]
+        assert attempts == [401, 401, 429]
         metrics = cp.admin("GET", "/metrics").text
         assert 'coresdk_cp_rate_limited_total{endpoint="token",kind="client"}' in metrics
+        assert 'coresdk_cp_rate_limited_total{endpoint="login",kind="ip_user"}' in metrics
     finally:
         cp.stop()
