@@ -22,13 +22,17 @@ from grpc_reflection.v1alpha import reflection
 from coresdk.config.env import split_host_port
 from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
 from coresdk.errors import ConfigError
-from coresdk.v1 import audit_pb2, auth_pb2, auth_pb2_grpc, masking_pb2, policy_pb2, secrets_pb2
+from coresdk.v1 import audit_pb2, audit_pb2_grpc, auth_pb2, auth_pb2_grpc, masking_pb2, policy_pb2, secrets_pb2
+from sidecar.audit.journal import Journal
+from sidecar.audit.log import AuditLog
+from sidecar.audit.shipper import Shipper, load_position
 from sidecar.auth.cache import VerifiedCache
 from sidecar.auth.jwks import JwksSource
 from sidecar.auth.revocations import RevocationFeed
 from sidecar.auth.validator import TokenValidator, TrustedIssuer
 from sidecar.health import health_app
 from sidecar.metrics import SidecarMetrics
+from sidecar.services.audit import AuditService
 from sidecar.services.auth import AuthService
 from sidecar.services.unimplemented import PENDING_SERVICES, unimplemented_servicer
 
@@ -69,6 +73,10 @@ class Sidecar:
             revocations=self.revocations,
         )
         self.health = health_aio.HealthServicer()
+        assert config.audit is not None
+        self.audit = AuditLog(Journal(config.audit.directory, config.audit.segment_bytes))
+        self.shipper: Shipper | None = None
+        self._position_file = config.audit.directory / "shipped.json"
         self._server: grpc.aio.Server | None = None
         self._health_runner: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -88,6 +96,10 @@ class Sidecar:
             ]
         )
         auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.validator, self.metrics), server)
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(
+            AuditService(self.audit, self.config.audit.default_chain if self.config.audit else "sidecar", self.metrics),
+            server,
+        )
         for base, add in PENDING_SERVICES:
             add(unimplemented_servicer(base), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -121,6 +133,18 @@ class Sidecar:
         self._health_runner = runner
         log.info("health listening addr=%s", self.config.health_addr)
 
+        position = await asyncio.to_thread(load_position, self._position_file) if self._position_file.exists() else {}
+        await self.audit.start(position)
+        if self.config.revocations is not None and self.audit.ready():
+            cp_base = self.config.revocations.url.rsplit("/api/v1/", 1)[0]
+            self.shipper = Shipper(
+                self.audit,
+                f"{cp_base}/api/v1/audit/ingest",
+                self.config.revocations.token,
+                self._position_file,
+                position,
+            )
+            await self.shipper.start()
         await asyncio.gather(*(s.start() for s in self.sources))
         if self.revocations is not None:
             await self.revocations.start()
@@ -154,6 +178,9 @@ class Sidecar:
             await source.stop()
         if self.revocations is not None:
             await self.revocations.stop()
+        if self.shipper is not None:
+            await self.shipper.stop()
+        self.audit.close()
 
 
 async def serve(config: SidecarConfig) -> None:

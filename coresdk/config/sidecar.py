@@ -7,6 +7,8 @@ Development only fills in the local control plane's values; it never turns a che
 from __future__ import annotations
 
 import json
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +69,13 @@ class RevocationSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    directory: Path
+    segment_bytes: int
+    default_chain: str
+
+
+@dataclass(frozen=True)
 class SidecarConfig:
     env: str
     sidecar_addr: str
@@ -78,6 +87,7 @@ class SidecarConfig:
     auth_cache_size: int
     log_level: str
     revocations: RevocationSettings | None = None
+    audit: AuditSettings | None = None
 
     @property
     def development(self) -> bool:
@@ -208,9 +218,19 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
             poll_seconds=env.number("CORESDK_REVOCATION_POLL", 2.0, minimum=0.2, maximum=60.0),
             max_stale_seconds=env.integer("CORESDK_REVOCATION_MAX_STALE", 60, minimum=5, maximum=3600),
         )
+    data_dir = Path(env.text("CORESDK_DATA_DIR", ".coresdk-data") or ".coresdk-data")
+    chain = env.text("CORESDK_AUDIT_CHAIN", f"sidecar-{socket.gethostname()}") or "sidecar"
+    if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", chain):
+        raise ConfigError("CORESDK_AUDIT_CHAIN", "must be 1-128 characters of letters, digits, . _ : -")
+    audit = AuditSettings(
+        directory=Path(env.text("CORESDK_AUDIT_DIR", str(data_dir / "audit")) or data_dir / "audit"),
+        segment_bytes=env.integer("CORESDK_AUDIT_SEGMENT_BYTES", 64 * 1024 * 1024, minimum=4096, maximum=2**34),
+        default_chain=chain,
+    )
     return SidecarConfig(
         env=mode,
         revocations=revocations,
+        audit=audit,
         sidecar_addr=sidecar_addr,
         health_addr=health_addr,
         tls=_tls(env, sidecar_addr),

@@ -12,8 +12,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from coresdk.v1 import (
-    audit_pb2,
-    audit_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
     masking_pb2,
@@ -117,8 +115,6 @@ async def test_pending_services_answer_unimplemented(channel: grpc.aio.Channel) 
         policy_pb2_grpc.PolicyServiceStub(channel).Authorize(policy_pb2.AuthorizeRequest()),
         secrets_pb2_grpc.SecretsServiceStub(channel).ResolveSecret(secrets_pb2.ResolveSecretRequest(path="a")),
         masking_pb2_grpc.MaskingServiceStub(channel).Mask(masking_pb2.MaskRequest(text="x")),
-        audit_pb2_grpc.AuditServiceStub(channel).Append(audit_pb2.AppendRequest()),
-        audit_pb2_grpc.AuditServiceStub(channel).Verify(audit_pb2.VerifyRequest()),
     ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as info:

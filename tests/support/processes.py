@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,17 +26,28 @@ class SidecarProcess:
             {
                 "CORESDK_SIDECAR_ADDR": self.addr,
                 "CORESDK_HEALTH_ADDR": f"127.0.0.1:{self.health_port}",
+                "CORESDK_DATA_DIR": tempfile.mkdtemp(prefix="coresdk-sidecar-"),
+                "CORESDK_AUDIT_CHAIN": "test-chain",
                 "PYTHONPATH": str(ROOT),
             }
         )
         full_env.update(env)
+        self.env = full_env
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"sidecar-{self.grpc_port}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.start(wait_ready)
+
+    def start(self, wait_ready: bool = True) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sidecar"], env=full_env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "sidecar"], env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
         )
         if wait_ready:
             self.wait_ready()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        self.proc.kill()
+        self.proc.wait(10)
 
     @property
     def target(self) -> str:
@@ -80,7 +92,13 @@ class SidecarProcess:
 def run_sidecar_expecting_exit(env: dict[str, str], timeout: float = 20.0) -> tuple[int, str]:
     """Run a sidecar that should refuse to start; return (exit code, output)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
-    full_env.update({"PYTHONPATH": str(ROOT), "CORESDK_HEALTH_ADDR": f"127.0.0.1:{free_port()}"})
+    full_env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "CORESDK_HEALTH_ADDR": f"127.0.0.1:{free_port()}",
+            "CORESDK_DATA_DIR": tempfile.mkdtemp(prefix="coresdk-sidecar-"),
+        }
+    )
     full_env.update(env)
     proc = subprocess.run(
         [sys.executable, "-m", "sidecar"], env=full_env, cwd=ROOT, capture_output=True, timeout=timeout, check=False

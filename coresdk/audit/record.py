@@ -1,0 +1,141 @@
+"""The audit record and its hash: SHA-256 over the RFC 8785 canonical JSON of the record without record_hash.
+
+Input is validated before anything is hashed: strings are NFC-normalised, integers must lie within ±(2^53 − 1),
+NaN and infinities are refused, metadata is a JSON object of bounded size and depth. The canonical bytes are what
+is stored and shipped; verifiers re-hash those bytes and never re-canonicalise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+from coresdk.errors import InvalidArgument
+
+GENESIS_HASH = "0" * 64
+MAX_SAFE_INT = 2**53 - 1
+MAX_STRING = 4096
+MAX_METADATA_BYTES = 64 * 1024
+MAX_DEPTH = 32
+STRING_FIELDS = ("actor", "action", "resource", "outcome", "tenant_id", "ip", "session_id", "reason")
+INVALID = "INVALID_RECORD"
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    chain_id: str
+    seq: int
+    canonical: bytes
+    record_hash: str
+    previous_hash: str
+
+
+def _text(value: str, what: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(INVALID, f"{what} is not valid UTF-8 (lone surrogate)") from None
+    return unicodedata.normalize("NFC", value)
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise InvalidArgument(INVALID, f"metadata nested deeper than {MAX_DEPTH}")
+    if isinstance(value, str):
+        return _text(value, "metadata")
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INT:
+            raise InvalidArgument(INVALID, "integers must lie within ±(2^53 − 1); send larger numbers as strings")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgument(INVALID, "NaN and infinite numbers are not allowed")
+        return value
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidArgument(INVALID, "metadata keys must be strings")
+            out[_text(k, "metadata key")] = _clean(v, depth + 1)
+        return out
+    raise InvalidArgument(INVALID, f"unsupported metadata value of type {type(value).__name__}")
+
+
+def parse_metadata_json(text: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
+        raise InvalidArgument(INVALID, f"metadata exceeds {MAX_METADATA_BYTES} bytes")
+
+    def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise InvalidArgument(INVALID, f"metadata repeats key {k!r}")
+            out[k] = v
+        return out
+
+    def refuse(name: str) -> Any:
+        raise InvalidArgument(INVALID, f"metadata contains {name}")
+
+    try:
+        value = json.loads(text, object_pairs_hook=no_dupes, parse_constant=refuse)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, InvalidArgument):
+            raise
+        raise InvalidArgument(INVALID, "metadata_json is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(INVALID, "metadata must be a JSON object")
+    return value
+
+
+def utc_timestamp(when: dt.datetime | None = None) -> str:
+    moment = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Normalised record body (without chain position), or InvalidArgument."""
+    body: dict[str, Any] = {}
+    for name in STRING_FIELDS:
+        value = fields.get(name, "")
+        if not isinstance(value, str):
+            raise InvalidArgument(INVALID, f"{name} must be a string")
+        if len(value) > MAX_STRING:
+            raise InvalidArgument(INVALID, f"{name} exceeds {MAX_STRING} characters")
+        body[name] = _text(value, name)
+    for required in ("actor", "action", "outcome"):
+        if not body[required]:
+            raise InvalidArgument(INVALID, f"{required} is required")
+    metadata = fields.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise InvalidArgument(INVALID, "metadata must be a JSON object")
+    body["metadata"] = _clean(metadata)
+    if len(rfc8785.dumps(body["metadata"])) > MAX_METADATA_BYTES:
+        raise InvalidArgument(INVALID, f"metadata exceeds {MAX_METADATA_BYTES} bytes")
+    body["id"] = str(fields.get("id") or uuid.uuid4())
+    if len(body["id"]) > 128:
+        raise InvalidArgument(INVALID, "id exceeds 128 characters")
+    body["timestamp"] = str(fields.get("timestamp") or utc_timestamp())
+    return body
+
+
+def seal(body: dict[str, Any], chain_id: str, seq: int, previous_hash: str) -> SealedRecord:
+    record = {**body, "chain_id": chain_id, "seq": seq, "previous_hash": previous_hash}
+    try:
+        canonical = rfc8785.dumps(record)
+    except rfc8785.CanonicalizationError as exc:
+        raise InvalidArgument(INVALID, f"record cannot be canonicalised: {exc}") from None
+    return SealedRecord(chain_id, seq, canonical, hashlib.sha256(canonical).hexdigest(), previous_hash)

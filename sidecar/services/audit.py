@@ -1,0 +1,115 @@
+"""gRPC edge of the audit journal: AuditService.Append, AppendBatch and Verify."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from typing import Any
+
+import grpc
+
+from coresdk.audit.chain import StoredRecord, verify_chain
+from coresdk.audit.record import INVALID, SealedRecord, parse_metadata_json, utc_timestamp, validate_fields
+from coresdk.errors import CoreSDKError, InvalidArgument
+from coresdk.masking.fields import mask_fields
+from coresdk.v1 import audit_pb2, audit_pb2_grpc
+from sidecar.audit.log import AuditLog
+from sidecar.grpc_errors import abort
+from sidecar.metrics import SidecarMetrics
+
+MAX_BATCH = 1000
+_CHAIN_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+class AuditService(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, audit: AuditLog, default_chain: str, metrics: SidecarMetrics) -> None:
+        self._audit = audit
+        self._default_chain = default_chain
+        self._metrics = metrics
+
+    def _body(self, record: audit_pb2.AuditRecord) -> tuple[str, dict[str, Any]]:
+        chain_id = record.chain_id or self._default_chain
+        if not _CHAIN_ID.fullmatch(chain_id):
+            raise InvalidArgument(INVALID, "chain_id must be 1-128 characters of letters, digits, . _ : -")
+        metadata, _ = mask_fields(parse_metadata_json(record.metadata_json))
+        fields: dict[str, Any] = {
+            "id": record.id,
+            "actor": record.actor,
+            "action": record.action,
+            "resource": record.resource,
+            "outcome": record.outcome,
+            "tenant_id": record.tenant_id,
+            "ip": record.ip,
+            "session_id": record.session_id,
+            "reason": record.reason,
+            "metadata": metadata,
+        }
+        if record.HasField("timestamp"):
+            fields["timestamp"] = utc_timestamp(record.timestamp.ToDatetime(tzinfo=dt.UTC))
+        return chain_id, validate_fields(fields)
+
+    @staticmethod
+    def _reply(sealed: SealedRecord) -> audit_pb2.AppendResponse:
+        return audit_pb2.AppendResponse(
+            id=json.loads(sealed.canonical)["id"],
+            chain_id=sealed.chain_id,
+            seq=sealed.seq,
+            record_hash=sealed.record_hash,
+            previous_hash=sealed.previous_hash,
+        )
+
+    async def Append(  # noqa: N802
+        self, request: audit_pb2.AppendRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.AppendResponse:
+        started = time.perf_counter()
+        try:
+            (sealed,) = await self._audit.append([self._body(request.record)])
+        except CoreSDKError as err:
+            self._metrics.requests.labels("AuditAppend", err.reason).inc()
+            await abort(context, err)
+            raise
+        self._metrics.requests.labels("AuditAppend", "ok").inc()
+        self._metrics.latency.labels("AuditAppend").observe(time.perf_counter() - started)
+        return self._reply(sealed)
+
+    async def AppendBatch(  # noqa: N802
+        self, request: audit_pb2.AppendBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.AppendBatchResponse:
+        try:
+            if not request.records or len(request.records) > MAX_BATCH:
+                raise InvalidArgument(INVALID, f"a batch holds 1 to {MAX_BATCH} records")
+            bodies = [self._body(r) for r in request.records]  # all validated before any is written
+            sealed = await self._audit.append(bodies)
+        except CoreSDKError as err:
+            self._metrics.requests.labels("AuditAppendBatch", err.reason).inc()
+            await abort(context, err)
+            raise
+        self._metrics.requests.labels("AuditAppendBatch", "ok").inc()
+        return audit_pb2.AppendBatchResponse(results=[self._reply(s) for s in sealed])
+
+    async def Verify(  # noqa: N802
+        self, request: audit_pb2.VerifyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> audit_pb2.VerifyResponse:
+        entries = await self._audit.read_all()
+        chains: dict[str, list[StoredRecord]] = {}
+        for e in entries:
+            chains.setdefault(e.chain_id, []).append(StoredRecord(e.chain_id, e.seq, e.canonical, e.record_hash))
+        checked = 0
+        head = ""
+        for chain_id in sorted(chains):
+            if request.chain_id and chain_id != request.chain_id:
+                continue
+            result = verify_chain(chain_id, chains[chain_id])
+            checked += result.records_checked
+            head = result.head_hash
+            if result.failure is not None:
+                return audit_pb2.VerifyResponse(
+                    chain_valid=False,
+                    records_checked=checked,
+                    first_bad_chain_id=chain_id,
+                    first_bad_seq=result.failure.seq,
+                    failure=result.failure.reason,
+                )
+        return audit_pb2.VerifyResponse(chain_valid=True, records_checked=checked, head_hash=head)
