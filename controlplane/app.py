@@ -17,10 +17,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.admin import api as admin
+from controlplane.audit import api as audit_api
+from controlplane.audit.checkpoints import Checkpointer, checkpoint_key
+from controlplane.audit.verify import Verifier
 from controlplane.discovery import jwks, metadata
 from controlplane.keys.manager import KeyManager
 from controlplane.oauth.authorize import authorize
-from controlplane.oauth.context import Context, ControlPlaneMetrics
+from controlplane.oauth.context import AuditRuntime, Context, ControlPlaneMetrics
 from controlplane.oauth.errors import ApiError, OAuthError, error_response
 from controlplane.oauth.introspect import introspect
 from controlplane.oauth.issue import TokenIssuer
@@ -28,6 +31,7 @@ from controlplane.oauth.ratelimit import RateLimiter
 from controlplane.oauth.revoke import logout, revoke
 from controlplane.oauth.token import token_endpoint
 from controlplane.secrets import ServerKeys
+from controlplane.store.audit import AuditStore
 from controlplane.store.db import StoreUnavailable, open_database
 from controlplane.store.migrations import migrate
 from controlplane.store.store import Store
@@ -103,6 +107,14 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/api/v1/revocations", admin.revocations)
     r.add_get("/api/v1/keys", admin.list_keys)
     r.add_post("/api/v1/keys/rotate", admin.rotate_keys)
+    r.add_post("/api/v1/audit/ingest", audit_api.ingest)
+    r.add_get("/api/v1/audit", audit_api.audit_records)
+    r.add_get("/api/v1/audit/export", audit_api.export)
+    r.add_get("/api/v1/audit/checkpoint", audit_api.checkpoint)
+    r.add_get("/api/v1/audit/checkpoint-key", audit_api.checkpoint_key)
+    r.add_get("/api/v1/audit/proof/inclusion", audit_api.inclusion_proof)
+    r.add_get("/api/v1/audit/proof/consistency", audit_api.consistency_proof)
+    r.add_get("/api/v1/audit/alerts", audit_api.alerts)
     return app
 
 
@@ -116,7 +128,17 @@ async def build_context(config: ControlPlaneConfig) -> Context:
     keys = KeyManager(store, server_keys)
     await keys.start(config.signing_key_path, config.data_dir / "signing-key.pem" if config.development else None)
     limits = config.rate_limits
+    audit_store = AuditStore(db)
+    checkpointer = Checkpointer(
+        audit_store,
+        checkpoint_key(config.server_secret),
+        config.audit.key_name,
+        config.audit.checkpoint_every_records,
+        config.audit.checkpoint_every_seconds,
+        config.audit.sink_dir,
+    )
     return Context(
+        audit=AuditRuntime(audit_store, checkpointer, Verifier(audit_store, checkpointer)),
         config=config,
         store=store,
         server_keys=server_keys,
@@ -136,6 +158,7 @@ async def serve(config: ControlPlaneConfig) -> None:
         raise ConfigError("DATABASE_URL", str(exc)) from None
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
+    await ctx.audit.checkpointer.start()
     host, port = split_host_port(config.addr, "CORESDK_CP_ADDR")
     try:
         await web.TCPSite(runner, host, port).start()
@@ -156,6 +179,7 @@ async def serve(config: ControlPlaneConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+    await ctx.audit.checkpointer.stop()
     await ctx.store.db.close()
     log.info("control plane stopped")
 

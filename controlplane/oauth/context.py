@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
+from controlplane.audit.checkpoints import Checkpointer
+from controlplane.audit.verify import Verifier
 from controlplane.keys.manager import KeyManager
 from controlplane.oauth.issue import TokenIssuer
 from controlplane.oauth.ratelimit import RateLimiter
 from controlplane.secrets import ServerKeys
+from controlplane.store.audit import AuditStore
 from controlplane.store.store import Store
 from coresdk.config.controlplane import ControlPlaneConfig
 
@@ -32,6 +35,13 @@ class ControlPlaneMetrics:
 
 
 @dataclass
+class AuditRuntime:
+    store: AuditStore
+    checkpointer: Checkpointer
+    verifier: Verifier
+
+
+@dataclass
 class Context:
     config: ControlPlaneConfig
     store: Store
@@ -42,3 +52,4 @@ class Context:
     client_limiter: RateLimiter
     ip_limiter: RateLimiter
     login_limiter: RateLimiter
+    audit: AuditRuntime

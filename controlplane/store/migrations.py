@@ -111,6 +111,53 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 
+MIGRATIONS.append(
+    (
+        2,
+        "audit store",
+        [
+            """CREATE TABLE audit_records (
+                chain_id TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                record_id TEXT NOT NULL,
+                ts TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                resource TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                tenant_id TEXT NOT NULL,
+                canonical TEXT NOT NULL,
+                record_hash TEXT NOT NULL,
+                previous_hash TEXT NOT NULL,
+                received_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (chain_id, seq))""",
+            "CREATE INDEX audit_records_actor ON audit_records(actor)",
+            "CREATE INDEX audit_records_ts ON audit_records(ts)",
+            """CREATE TABLE audit_checkpoints (
+                id {serial},
+                chain_id TEXT NOT NULL,
+                tree_size BIGINT NOT NULL,
+                root_hash TEXT NOT NULL,
+                note TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX audit_checkpoints_chain ON audit_checkpoints(chain_id, tree_size)",
+            """CREATE TABLE audit_alerts (
+                id {serial},
+                chain_id TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                reason TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+            """CREATE TABLE audit_sink_positions (
+                sink TEXT NOT NULL,
+                chain_id TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                PRIMARY KEY (sink, chain_id))""",
+        ],
+    )
+)
+
+
 async def migrate(db: Database) -> list[int]:
     """Apply pending migrations; return the versions applied now."""
     async with db.transaction() as tx:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.store.audit import append_own
 from controlplane.store.db import Database, Tx
 from controlplane.store.models import (
     AccessRecord,
@@ -58,6 +59,18 @@ async def _event(
     ip: str = "",
     detail: dict[str, Any] | None = None,
 ) -> None:
+    await append_own(
+        tx,
+        {
+            "actor": client_id or "controlplane",
+            "action": f"token.{type_}",
+            "resource": f"family/{family_id}" if family_id else f"client/{client_id}",
+            "outcome": "alert" if type_ in ("refresh_replay", "code_replay", "login_failed") else "success",
+            "ip": ip,
+            "reason": str((detail or {}).get("reason", "")),
+            "metadata": {"subject": subject, **(detail or {})},
+        },
+    )
     await tx.execute(
         "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -32,7 +32,6 @@ class ChainResult:
     head_seq: int
     head_hash: str
     failure: ChainFailure | None
-    leaf_hashes: list[bytes]
 
 
 def verify_chain(
@@ -42,7 +41,6 @@ def verify_chain(
     expected_seq = start_seq
     previous = start_previous
     checked = 0
-    leaves: list[bytes] = []
     for rec in records:
         failure = None
         if rec.seq != expected_seq:
@@ -60,9 +58,8 @@ def verify_chain(
                 failure = "broken_link"
         if failure is not None:
             bad = ChainFailure(chain_id, expected_seq if failure == "gap" else rec.seq, failure)
-            return ChainResult(chain_id, checked, expected_seq - 1, previous, bad, leaves)
+            return ChainResult(chain_id, checked, expected_seq - 1, previous, bad)
         checked += 1
-        leaves.append(bytes.fromhex(rec.record_hash))
         previous = rec.record_hash
         expected_seq += 1
-    return ChainResult(chain_id, checked, expected_seq - 1, previous, None, leaves)
+    return ChainResult(chain_id, checked, expected_seq - 1, previous, None)

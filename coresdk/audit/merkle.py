@@ -47,6 +47,11 @@ def root_from_leaf_hashes(leaves: Sequence[bytes]) -> bytes:
     return root
 
 
+def record_tree_leaves(record_hashes: Sequence[bytes]) -> list[bytes]:
+    """Audit trees commit to record hashes: leaf i = SHA-256(0x00 || record_hash_i)."""
+    return [leaf_hash(h) for h in record_hashes]
+
+
 def root(data: Sequence[bytes]) -> bytes:
     return root_from_leaf_hashes([leaf_hash(d) for d in data])
 

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from coresdk.config.env import Env, split_host_port
 from coresdk.config.sidecar import DEV_AUDIENCE, DEV_CONTROL_PLANE
@@ -32,6 +33,14 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    checkpoint_every_records: int
+    checkpoint_every_seconds: float
+    sink_dir: Path | None
+    key_name: str
+
+
+@dataclass(frozen=True)
 class ControlPlaneConfig:
     env: str
     addr: str
@@ -49,6 +58,7 @@ class ControlPlaneConfig:
     refresh_grace_seconds: int
     max_body_bytes: int
     rate_limits: RateLimits
+    audit: AuditConfig
 
     @property
     def development(self) -> bool:
@@ -104,8 +114,16 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
     absolute = env.integer("CORESDK_REFRESH_ABSOLUTE_TTL", 30 * 86400, minimum=300, maximum=365 * 86400)
     if absolute < idle:
         raise ConfigError("CORESDK_REFRESH_ABSOLUTE_TTL", "must be at least CORESDK_REFRESH_IDLE_TTL")
+    sink = env.raw("CORESDK_AUDIT_SINK_DIR")
+    audit = AuditConfig(
+        checkpoint_every_records=env.integer("CORESDK_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1, maximum=10_000_000),
+        checkpoint_every_seconds=env.number("CORESDK_AUDIT_CHECKPOINT_SECONDS", 30.0, minimum=0.5, maximum=86400.0),
+        sink_dir=Path(sink) if sink else (data_dir / "audit-sink" if development else None),
+        key_name=env.text("CORESDK_AUDIT_KEY_NAME", urlsplit(issuer).netloc or "coresdk") or "coresdk",
+    )
     return ControlPlaneConfig(
         env=mode,
+        audit=audit,
         addr=addr,
         issuer=issuer,
         audience=env.text("CORESDK_TOKEN_AUDIENCE", DEV_AUDIENCE) or DEV_AUDIENCE,
