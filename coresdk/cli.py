@@ -114,6 +114,25 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from coresdk.audit.checkpoint import CheckpointError
+    from coresdk.audit.offline import verify_export
+
+    key = args.pubkey
+    if Path(key).is_file():
+        key = Path(key).read_text().strip()
+    try:
+        report = verify_export(Path(args.export), Path(args.checkpoint), key)
+    except (OSError, CheckpointError) as exc:
+        print(f"coresdk audit verify: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0 if report["valid"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coresdk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("action", choices=["rotate", "list"])
     keys.add_argument("--cp-url", default=os.environ.get("CORESDK_CP_URL", "http://127.0.0.1:8080"))
     keys.add_argument("--admin-token-file", default="", help="file holding the admin token (else CPOD_ADMIN_TOKEN)")
+    audit = sub.add_parser("audit", help="offline audit verification")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="verify an exported chain against an off-box checkpoint")
+    verify.add_argument("--export", required=True, help="JSON Lines export (GET /api/v1/audit/export or the sink)")
+    verify.add_argument("--checkpoint", required=True, help="signed checkpoint note kept off the box")
+    verify.add_argument("--pubkey", required=True, help="verifier key (name+id+base64) or a file holding it")
     auth = sub.add_parser("authenticate", help="validate a token through a running sidecar and print the principal")
     auth.add_argument("token", help="the token, or - to read it from standard input")
     auth.add_argument("--addr", default=os.environ.get("CORESDK_SIDECAR_ADDR", "[::1]:50051"))
@@ -148,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dev_token(args)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "audit":
+        return _audit(args)
     return _authenticate(args)
 
 

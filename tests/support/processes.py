@@ -38,6 +38,8 @@ class SidecarProcess:
         self.start(wait_ready)
 
     def start(self, wait_ready: bool = True) -> None:
+        if self._log.closed:
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sidecar"], env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
         )
