@@ -58,6 +58,16 @@ def _now() -> int:
     return int(time.time())
 
 
+class Rel(int):
+    """A claim time relative to now, resolved when the token is signed."""
+
+
+def _resolve(overrides: dict[str, Any]) -> dict[str, Any]:
+    now = _now()
+    return {k: now + int(v) if isinstance(v, Rel) else v for k, v in overrides.items()}
+
+
+# Times are offsets from the moment the test runs (collection may happen minutes earlier).
 CLAIM_VIOLATIONS: list[tuple[str, dict[str, Any], str]] = [
     ("wrong issuer", {"iss": "https://evil.test"}, "ISSUER_MISMATCH"),
     ("issuer differs by trailing slash", {"iss": ISSUER + "/"}, "ISSUER_MISMATCH"),
@@ -66,18 +76,18 @@ CLAIM_VIOLATIONS: list[tuple[str, dict[str, Any], str]] = [
     ("audience list without ours", {"aud": ["a", "b"]}, "AUDIENCE_MISMATCH"),
     ("missing audience", {"aud": None}, "MISSING_CLAIM"),
     ("non-string audience", {"aud": [1]}, "INVALID_CLAIM"),
-    ("expired", {"iat": _now() - 700, "exp": _now() - 100}, "TOKEN_EXPIRED"),
+    ("expired", {"iat": Rel(-700), "exp": Rel(-100)}, "TOKEN_EXPIRED"),
     ("missing exp", {"exp": None}, "MISSING_CLAIM"),
     ("string exp", {"exp": "9999999999"}, "INVALID_CLAIM"),
     ("boolean exp", {"exp": True}, "INVALID_CLAIM"),
     ("missing iat", {"iat": None}, "MISSING_CLAIM"),
-    ("iat in the future", {"iat": _now() + 300, "exp": _now() + 600}, "IAT_IN_FUTURE"),
-    ("nbf in the future", {"nbf": _now() + 300}, "TOKEN_NOT_YET_VALID"),
+    ("iat in the future", {"iat": Rel(+300), "exp": Rel(+600)}, "IAT_IN_FUTURE"),
+    ("nbf in the future", {"nbf": Rel(+300)}, "TOKEN_NOT_YET_VALID"),
     ("missing sub", {"sub": None}, "MISSING_CLAIM"),
     ("empty sub", {"sub": ""}, "INVALID_CLAIM"),
-    ("lifetime over an hour", {"iat": _now(), "exp": _now() + 3601 + 60}, "LIFETIME_TOO_LONG"),
-    ("backdated iat to hide a long lifetime", {"iat": _now() - 3000, "exp": _now() + 3000}, "LIFETIME_TOO_LONG"),
-    ("exp before iat", {"iat": _now(), "exp": _now() - 1}, "INVALID_CLAIM"),
+    ("lifetime over an hour", {"iat": Rel(0), "exp": Rel(+3661)}, "LIFETIME_TOO_LONG"),
+    ("backdated iat to hide a long lifetime", {"iat": Rel(-3000), "exp": Rel(+3000)}, "LIFETIME_TOO_LONG"),
+    ("exp before iat", {"iat": Rel(0), "exp": Rel(-1)}, "INVALID_CLAIM"),
 ]
 
 
@@ -85,7 +95,7 @@ CLAIM_VIOLATIONS: list[tuple[str, dict[str, Any], str]] = [
 async def test_each_claim_rule(
     auth_stub: Stub, keys: dict[str, SigningKey], case: str, override: dict[str, Any], reason: str
 ) -> None:
-    token = keys["rs"].sign(claims(**override))
+    token = keys["rs"].sign(claims(**_resolve(override)))
     assert await refused(auth_stub, token) == (grpc.StatusCode.UNAUTHENTICATED, reason)
 
 
