@@ -18,6 +18,7 @@ from typing import Any
 
 import rfc8785
 
+from coresdk.audit.canonical import canonical_bytes
 from coresdk.errors import InvalidArgument
 
 GENESIS_HASH = "0" * 64
@@ -123,7 +124,8 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise InvalidArgument(INVALID, "metadata must be a JSON object")
     body["metadata"] = _clean(metadata)
-    if len(rfc8785.dumps(body["metadata"])) > MAX_METADATA_BYTES:
+    # json.dumps (C) bounds the canonical size closely enough; the exact bytes are produced once, in seal().
+    if len(json.dumps(body["metadata"], ensure_ascii=False, separators=(",", ":"))) > MAX_METADATA_BYTES:
         raise InvalidArgument(INVALID, f"metadata exceeds {MAX_METADATA_BYTES} bytes")
     body["id"] = str(fields.get("id") or uuid.uuid4())
     if len(body["id"]) > 128:
@@ -135,7 +137,7 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
 def seal(body: dict[str, Any], chain_id: str, seq: int, previous_hash: str) -> SealedRecord:
     record = {**body, "chain_id": chain_id, "seq": seq, "previous_hash": previous_hash}
     try:
-        canonical = rfc8785.dumps(record)
-    except rfc8785.CanonicalizationError as exc:
+        canonical = canonical_bytes(record)
+    except (rfc8785.CanonicalizationError, ValueError) as exc:
         raise InvalidArgument(INVALID, f"record cannot be canonicalised: {exc}") from None
     return SealedRecord(chain_id, seq, canonical, hashlib.sha256(canonical).hexdigest(), previous_hash)
