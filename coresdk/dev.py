@@ -122,6 +122,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
   Try it:
     TOKEN=$({coresdk} dev-token --data-dir {data} --scope "orders:read")
     {coresdk} authenticate --addr '{sidecar_addr}' "$TOKEN"
+    curl -s -H "Authorization: Bearer $(cat {data / "admin-token"})" '{cp_url}/api/v1/audit?verify_chain=true'
 """
         )
         if check:
@@ -210,5 +211,13 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     )
     print(result.stdout or result.stderr)
     ok = result.returncode == 0 and '"subject": "cli_' in result.stdout
+    admin_token = (Path(data_dir) / "admin-token").read_text().strip()
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built here
+        f"{env['CORESDK_ISSUER']}/api/v1/audit?verify_chain=true", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        report = json.loads(resp.read())
+    print(f"audit verification: chain_valid={report['chain_valid']} records_checked={report['records_checked']}")
+    ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
     print("self-check:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
