@@ -18,7 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.admin import api as admin
 from controlplane.audit import api as audit_api
+from controlplane.audit import retention
 from controlplane.audit.checkpoints import Checkpointer, checkpoint_key
+from controlplane.audit.sinks import DirectorySink, HecSink, Sink, SyslogSink
 from controlplane.audit.verify import Verifier
 from controlplane.discovery import jwks, metadata
 from controlplane.keys.manager import KeyManager
@@ -115,7 +117,19 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/api/v1/audit/proof/inclusion", audit_api.inclusion_proof)
     r.add_get("/api/v1/audit/proof/consistency", audit_api.consistency_proof)
     r.add_get("/api/v1/audit/alerts", audit_api.alerts)
+    r.add_post("/api/v1/audit/prune", audit_api.prune)
     return app
+
+
+def build_sinks(config: ControlPlaneConfig) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.audit.sink_dir is not None:
+        sinks.append(DirectorySink(config.audit.sink_dir))
+    if config.audit.syslog_addr is not None:
+        sinks.append(SyslogSink(*config.audit.syslog_addr))
+    if config.audit.hec_url is not None and config.audit.hec_token is not None:
+        sinks.append(HecSink(config.audit.hec_url, config.audit.hec_token))
+    return sinks
 
 
 async def build_context(config: ControlPlaneConfig) -> Context:
@@ -135,7 +149,7 @@ async def build_context(config: ControlPlaneConfig) -> Context:
         config.audit.key_name,
         config.audit.checkpoint_every_records,
         config.audit.checkpoint_every_seconds,
-        config.audit.sink_dir,
+        build_sinks(config),
     )
     return Context(
         audit=AuditRuntime(audit_store, checkpointer, Verifier(audit_store, checkpointer)),
@@ -151,6 +165,17 @@ async def build_context(config: ControlPlaneConfig) -> Context:
     )
 
 
+async def _daily_retention(ctx: Context) -> None:
+    await asyncio.sleep(60)
+    while True:
+        try:
+            for item in await retention.prune(ctx.audit.store, ctx.audit.checkpointer, ctx.config.audit.retention_days):
+                log.info("audit retention pruned %s", item)
+        except Exception:
+            log.exception("audit retention run failed")
+        await asyncio.sleep(86400)
+
+
 async def serve(config: ControlPlaneConfig) -> None:
     try:
         ctx = await build_context(config)
@@ -159,6 +184,7 @@ async def serve(config: ControlPlaneConfig) -> None:
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     await ctx.audit.checkpointer.start()
+    retention_task = asyncio.create_task(_daily_retention(ctx), name="audit-retention")
     host, port = split_host_port(config.addr, "CORESDK_CP_ADDR")
     try:
         await web.TCPSite(runner, host, port).start()
@@ -178,6 +204,7 @@ async def serve(config: ControlPlaneConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    retention_task.cancel()
     await runner.cleanup()
     await ctx.audit.checkpointer.stop()
     await ctx.store.db.close()

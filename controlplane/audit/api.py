@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 from aiohttp import web
 
 from controlplane.admin.api import require_admin
-from controlplane.http import read_body
+from controlplane.audit import retention
+from controlplane.http import json_object, read_body
 from controlplane.oauth.context import Context
 from controlplane.oauth.errors import ApiError
 from coresdk.audit import merkle
@@ -173,3 +175,18 @@ async def alerts(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
     return web.json_response({"alerts": await ctx.audit.store.alerts()})
+
+
+async def prune(request: web.Request) -> web.Response:
+    """Apply the retention policy now (it also runs daily); `{"before": RFC 3339}` overrides the cutoff."""
+    require_admin(request)
+    ctx: Context = request.app["ctx"]
+    before = None
+    if request.can_read_body:
+        body = await json_object(request, 4096, {"before"})
+        try:
+            before = dt.datetime.fromisoformat(str(body["before"]).replace("Z", "+00:00")) if "before" in body else None
+        except ValueError:
+            raise ApiError(400, "invalid_request", "before must be an RFC 3339 timestamp") from None
+    report = await retention.prune(ctx.audit.store, ctx.audit.checkpointer, ctx.config.audit.retention_days, before)
+    return web.json_response({"retention_days": ctx.config.audit.retention_days, "pruned": report})

@@ -8,24 +8,21 @@ checkpoint that covers them, so what is off the box always verifies on its own.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
-import os
 import time
-from pathlib import Path
 
+import aiohttp
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nacl.signing import SigningKey
 
+from controlplane.audit.sinks import Sink
 from controlplane.store.audit import AuditStore
 from coresdk.audit.checkpoint import Checkpoint, sign_checkpoint, verifier_key
 from coresdk.audit.merkle import record_tree_leaves, root_from_leaf_hashes
 
 log = logging.getLogger("coresdk.controlplane.audit")
-SINK = "directory"
 
 
 def checkpoint_key(server_secret: bytes) -> SigningKey:
@@ -43,17 +40,19 @@ class Checkpointer:
         key_name: str,
         every_records: int,
         every_seconds: float,
-        sink_dir: Path | None,
+        sinks: list[Sink],
     ) -> None:
         self._store = store
         self._key = key
         self.key_name = key_name
         self._every_records = every_records
         self._every_seconds = every_seconds
-        self._sink_dir = sink_dir
+        self.sinks = sinks
         self._last: dict[str, tuple[int, float]] = {}
         # The newest checkpoint size this process signed per chain: a stored checkpoint older than this was replayed.
         self.highest_signed: dict[str, int] = {}
+        self._sink_retry_at: dict[str, float] = {}
+        self._sink_backoff: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -80,14 +79,17 @@ class Checkpointer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.run_once(force=True)
+        with contextlib.suppress(Exception):
+            await self.run_once(force=True)
+        for sink in self.sinks:
+            await sink.close()
 
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(0.5)
             try:
                 await self.run_once()
-            except Exception:  # a failing sink or store never stops appends; try again next tick
+            except Exception:  # a failing store never stops the loop; try again next tick
                 log.exception("checkpoint round failed")
 
     async def run_once(self, force: bool = False) -> list[str]:
@@ -96,10 +98,14 @@ class Checkpointer:
             size, when = self._last.get(chain_id, (0, 0.0))
             due = head - size >= self._every_records or (head > size and time.monotonic() - when >= self._every_seconds)
             if head > size and (due or force):
-                await self._sink_records(chain_id)
                 await self.checkpoint(chain_id)
                 made.append(chain_id)
+        for sink in self.sinks:
+            await self._feed(sink)
         return made
+
+    def sign(self, checkpoint: Checkpoint) -> str:
+        return sign_checkpoint(checkpoint, self.key_name, self._key)
 
     async def checkpoint(self, chain_id: str) -> str:
         leaves = record_tree_leaves(await self._store.record_hashes(chain_id))
@@ -108,47 +114,30 @@ class Checkpointer:
         await self._store.add_checkpoint(chain_id, cp.tree_size, cp.root_hash.hex(), note)
         self._last[chain_id] = (cp.tree_size, time.monotonic())
         self.highest_signed[chain_id] = max(self.highest_signed.get(chain_id, 0), cp.tree_size)
-        if self._sink_dir is not None:
-            await asyncio.to_thread(self._sink_checkpoint, chain_id, note)
         return note
 
-    async def _sink_records(self, chain_id: str) -> None:
-        if self._sink_dir is None:
+    async def _feed(self, sink: Sink) -> None:
+        """Records after the sink's stored position, then the newest checkpoint they complete."""
+        if time.monotonic() < self._sink_retry_at.get(sink.name, 0.0):
             return
-        position = await self._store.sink_position(SINK, chain_id)
-        records = await self._store.chain_records(chain_id, position + 1)
-        if not records:
-            return
-        lines = "".join(
-            json.dumps(
-                {"chain_id": r.chain_id, "seq": r.seq, "record_hash": r.record_hash, "canonical": r.canonical.decode()},
-                separators=(",", ":"),
-            )
-            + "\n"
-            for r in records
-        )
-        await asyncio.to_thread(self._append, self._sink_dir / f"{_safe(chain_id)}.jsonl", lines.encode())
-        await self._store.set_sink_position(SINK, chain_id, records[-1].seq)
-
-    def _append(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _sink_checkpoint(self, chain_id: str, note: str) -> None:
-        assert self._sink_dir is not None
-        self._append(self._sink_dir / f"{_safe(chain_id)}.checkpoints", note.encode() + b"\n")
-        latest = self._sink_dir / f"{_safe(chain_id)}.checkpoint"
-        tmp = latest.with_suffix(".tmp")
-        tmp.write_text(note)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, latest)
-
-
-def _safe(chain_id: str) -> str:
-    return base64.urlsafe_b64encode(chain_id.encode()).decode().rstrip("=") if "/" in chain_id else chain_id
+            for chain_id, _ in await self._store.chains():
+                position = await self._store.sink_position(sink.name, chain_id)
+                records = await self._store.chain_records(chain_id, position + 1, limit=1000)
+                if records:
+                    await sink.deliver(chain_id, records)
+                    position = records[-1].seq
+                    await self._store.set_sink_position(sink.name, chain_id, position)
+                cp_key = f"checkpoint:{sink.name}"
+                sent = await self._store.sink_position(cp_key, chain_id)
+                latest = await self._store.latest_checkpoint_upto(chain_id, position)
+                if latest is not None and int(latest["tree_size"]) > sent:
+                    await sink.deliver_checkpoint(chain_id, str(latest["note"]), int(latest["tree_size"]))
+                    await self._store.set_sink_position(cp_key, chain_id, int(latest["tree_size"]))
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            backoff = min(self._sink_backoff.get(sink.name, 0.5) * 2, 30.0)
+            self._sink_backoff[sink.name] = backoff
+            self._sink_retry_at[sink.name] = time.monotonic() + backoff
+            log.warning("audit sink %s failed, retry in %.1fs: %s", sink.name, backoff, exc)
+            return
+        self._sink_backoff.pop(sink.name, None)

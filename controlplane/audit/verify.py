@@ -42,9 +42,46 @@ class Verifier:
             body["first_bad"] = first_bad
         return body
 
+    async def _retained_start(self, chain_id: str) -> tuple[int, str] | tuple[int, None]:
+        """(last pruned seq, its hash) after checking the signed retention checkpoint; (seq, None) if it fails."""
+        row = await self.store.retention(chain_id)
+        if row is None:
+            return 0, GENESIS_HASH
+        through = int(row["pruned_through"])
+        try:
+            cp = open_checkpoint(row["note"], self.checkpointer.key_name, self.checkpointer.public_key)
+        except CheckpointError:
+            return through, None
+        hashes = await self.store.record_hashes(chain_id, through)
+        ok = (
+            cp.origin == f"{self.checkpointer.origin(chain_id)}/retention"
+            and cp.tree_size == through
+            and len(hashes) == through
+            and root_from_leaf_hashes(record_tree_leaves(hashes)) == cp.root_hash
+            and hashes[-1].hex() == row["last_hash"]
+        )
+        return (through, str(row["last_hash"])) if ok else (through, None)
+
     async def _verify_one(self, chain_id: str, full: bool) -> dict[str, Any]:
-        start_seq, start_prev = (1, GENESIS_HASH) if full else self.verified.get(chain_id, (0, GENESIS_HASH))
-        start_seq = 1 if full else start_seq + 1
+        pruned_through, pruned_hash = await self._retained_start(chain_id)
+        if pruned_hash is None:
+            self.verified.pop(chain_id, None)
+            return {
+                "chain_id": chain_id,
+                "records_checked": 0,
+                "head_seq": pruned_through,
+                "head_hash": "",
+                "valid": False,
+                "mode": "full" if full else "incremental",
+                "first_bad_seq": 1,
+                "reason": "retention_mismatch",
+            }
+        start_seq, start_prev = (
+            (pruned_through, pruned_hash) if full else self.verified.get(chain_id, (pruned_through, pruned_hash))
+        )
+        if start_seq < pruned_through:
+            start_seq, start_prev = pruned_through, pruned_hash
+        start_seq += 1
         records = await self.store.chain_records(chain_id, start_seq)
         result = verify_chain(chain_id, records, start_seq, start_prev)
         report: dict[str, Any] = {
@@ -55,6 +92,8 @@ class Verifier:
             "valid": result.failure is None,
             "mode": "full" if full else "incremental",
         }
+        if pruned_through:
+            report["pruned_through"] = pruned_through
         if result.failure is not None:
             self.verified.pop(chain_id, None)
             return {**report, "first_bad_seq": result.failure.seq, "reason": result.failure.reason}

@@ -142,7 +142,10 @@ class AuditStore:
         return [(str(r["chain_id"]), int(r["head"])) for r in rows]
 
     async def chain_records(self, chain_id: str, from_seq: int = 1, limit: int | None = None) -> list[StoredRecord]:
-        sql = "SELECT seq, canonical, record_hash FROM audit_records WHERE chain_id = $1 AND seq >= $2 ORDER BY seq"
+        sql = (
+            "SELECT seq, canonical, record_hash FROM audit_records WHERE chain_id = $1 AND seq >= $2 AND pruned = 0 "
+            "ORDER BY seq"
+        )
         args: list[Any] = [chain_id, from_seq]
         if limit is not None:
             sql += " LIMIT $3"
@@ -181,7 +184,8 @@ class AuditStore:
             args.append(after[0])
             args.append(after[1])
             clauses.append(f"(chain_id > ${len(args) - 2} OR (chain_id = ${len(args) - 1} AND seq > ${len(args)}))")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        clauses.append("pruned = 0")
+        where = f"WHERE {' AND '.join(clauses)}"
         args.append(limit)
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
@@ -208,6 +212,64 @@ class AuditStore:
                 "SELECT * FROM audit_checkpoints WHERE chain_id = $1 ORDER BY tree_size DESC, id DESC LIMIT 1", chain_id
             )
         return dict(row) if row else None
+
+    async def latest_checkpoint_upto(self, chain_id: str, tree_size: int) -> dict[str, Any] | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "SELECT * FROM audit_checkpoints WHERE chain_id = $1 AND tree_size <= $2 ORDER BY tree_size DESC, id DESC LIMIT 1",
+                chain_id,
+                tree_size,
+            )
+        return dict(row) if row else None
+
+    async def retention(self, chain_id: str) -> dict[str, Any] | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT * FROM audit_retention WHERE chain_id = $1", chain_id)
+        return dict(row) if row else None
+
+    async def prunable_through(self, chain_id: str, cutoff_ts: str, sink_names: list[str]) -> int:
+        """Largest K such that records 1..K are older than the cutoff and every sink has received them."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "SELECT MIN(seq) AS m FROM audit_records WHERE chain_id = $1 AND ts >= $2", chain_id, cutoff_ts
+            )
+            head = await _head(tx, chain_id)
+            limit = head[0] if row is None or row["m"] is None else int(row["m"]) - 1
+            for sink in sink_names:
+                pos = await tx.fetchrow(
+                    "SELECT seq FROM audit_sink_positions WHERE sink = $1 AND chain_id = $2", sink, chain_id
+                )
+                limit = min(limit, int(pos["seq"]) if pos else 0)
+        return limit
+
+    async def prune(self, chain_id: str, through: int, last_hash: str, note: str) -> int:
+        """Drop the content of records 1..through (hashes stay, so trees still verify) under a retention checkpoint."""
+        async with self.db.transaction() as tx:
+            await tx.serialize(f"audit:{chain_id}")
+            count = await tx.execute(
+                "UPDATE audit_records SET canonical = '', actor = '', action = '', resource = '', outcome = '', "
+                "tenant_id = '', pruned = 1 WHERE chain_id = $1 AND seq <= $2 AND pruned = 0",
+                chain_id,
+                through,
+            )
+            updated = await tx.execute(
+                "UPDATE audit_retention SET pruned_through = $1, last_hash = $2, note = $3, created_at = $4 WHERE chain_id = $5",
+                through,
+                last_hash,
+                note,
+                time.time(),
+                chain_id,
+            )
+            if updated == 0:
+                await tx.execute(
+                    "INSERT INTO audit_retention (chain_id, pruned_through, last_hash, note, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    chain_id,
+                    through,
+                    last_hash,
+                    note,
+                    time.time(),
+                )
+        return int(count)
 
     async def checkpoints(self, chain_id: str) -> list[dict[str, Any]]:
         async with self.db.transaction() as tx:

@@ -157,6 +157,22 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        3,
+        "audit retention",
+        [
+            "ALTER TABLE audit_records ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0",
+            """CREATE TABLE audit_retention (
+                chain_id TEXT PRIMARY KEY,
+                pruned_through BIGINT NOT NULL,
+                last_hash TEXT NOT NULL,
+                note TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)""",
+        ],
+    )
+)
+
 
 async def migrate(db: Database) -> list[int]:
     """Apply pending migrations; return the versions applied now."""

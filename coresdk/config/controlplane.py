@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from coresdk.config.env import Env, split_host_port
+from coresdk.config.env import Env, split_host_port, validate_fetch_url
 from coresdk.config.sidecar import DEV_AUDIENCE, DEV_CONTROL_PLANE
 from coresdk.errors import ConfigError
 
@@ -38,6 +38,10 @@ class AuditConfig:
     checkpoint_every_seconds: float
     sink_dir: Path | None
     key_name: str
+    syslog_addr: tuple[str, int] | None = None
+    hec_url: str | None = None
+    hec_token: str | None = None
+    retention_days: int = 400
 
 
 @dataclass(frozen=True)
@@ -115,11 +119,19 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
     if absolute < idle:
         raise ConfigError("CORESDK_REFRESH_ABSOLUTE_TTL", "must be at least CORESDK_REFRESH_IDLE_TTL")
     sink = env.raw("CORESDK_AUDIT_SINK_DIR")
+    syslog = env.raw("CORESDK_AUDIT_SYSLOG_ADDR")
+    hec_url = env.raw("CORESDK_AUDIT_HEC_URL")
     audit = AuditConfig(
         checkpoint_every_records=env.integer("CORESDK_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1, maximum=10_000_000),
         checkpoint_every_seconds=env.number("CORESDK_AUDIT_CHECKPOINT_SECONDS", 30.0, minimum=0.5, maximum=86400.0),
         sink_dir=Path(sink) if sink else (data_dir / "audit-sink" if development else None),
         key_name=env.text("CORESDK_AUDIT_KEY_NAME", urlsplit(issuer).netloc or "coresdk") or "coresdk",
+        syslog_addr=split_host_port(syslog, "CORESDK_AUDIT_SYSLOG_ADDR") if syslog else None,
+        hec_url=validate_fetch_url(hec_url, "CORESDK_AUDIT_HEC_URL") if hec_url else None,
+        hec_token=env.required("CORESDK_AUDIT_HEC_TOKEN", "is required with CORESDK_AUDIT_HEC_URL")
+        if hec_url
+        else None,
+        retention_days=env.integer("CORESDK_AUDIT_RETENTION_DAYS", 400, minimum=1, maximum=36500),
     )
     return ControlPlaneConfig(
         env=mode,

@@ -389,3 +389,86 @@ def test_sidecar_ships_through_a_control_plane_outage(cpa: ControlPlaneProcess, 
         assert verify(cpa, chain)["chain_valid"] is True
     finally:
         sidecar.stop()
+
+
+def test_postgresql_restart_loses_nothing(postgres: Any, jwks: Any, tmp_path: Path) -> None:
+    cp = ControlPlaneProcess(tmp_path / "cp", postgres.new_database(), CORESDK_AUDIT_CHECKPOINT_SECONDS="0.5")
+    chain = "pg-restart"
+    sidecar = SidecarProcess(
+        {
+            "CORESDK_JWKS_URI": jwks.url,
+            "CORESDK_EXPECTED_ISSUER": ISSUER,
+            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+            "CORESDK_CP_URL": cp.url,
+            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
+            "CORESDK_AUDIT_CHAIN": chain,
+        }
+    )
+
+    async def append(n: int) -> None:
+        async with grpc.aio.insecure_channel(sidecar.target) as ch:
+            stub = audit_pb2_grpc.AuditServiceStub(ch)
+            for i in range(n):
+                await stub.Append(
+                    audit_pb2.AppendRequest(record=audit_pb2.AuditRecord(actor=f"a{i}", action="x.y", outcome="allow"))
+                )
+
+    def stored() -> list[int]:
+        resp = cp.admin("GET", f"/api/v1/audit?chain_id={chain}&limit=1000")
+        return [r["seq"] for r in resp.json()["records"]] if resp.status_code == 200 else []
+
+    try:
+        asyncio.run(append(5))
+        postgres.restart()
+        asyncio.run(append(5))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and stored() != list(range(1, 11)):
+            time.sleep(0.3)
+        assert stored() == list(range(1, 11))
+        assert verify(cp, chain)["chain_valid"] is True
+        # the token endpoint recovered too (the pool dropped its dead connections)
+        app = cp.create_app(name="after-restart", scopes=["a:read"], grant_types=["client_credentials"])
+        ok = requests.post(
+            f"{cp.url}/v1/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(app["client_id"], app["client_secret"]),
+            timeout=10,
+        )
+        assert ok.status_code == 200
+    finally:
+        sidecar.stop()
+        cp.stop()
+
+
+def test_retention_prunes_a_sealed_prefix_and_what_remains_verifies(cpa: ControlPlaneProcess) -> None:
+    chain = "retention"
+    previous, records = GENESIS_HASH, []
+    for seq in range(1, 9):
+        stamp = f"2020-01-0{seq}T00:00:00.000000Z" if seq <= 5 else f"2026-11-0{seq}T00:00:00.000000Z"
+        body = validate_fields({"actor": "a", "action": "x.y", "outcome": "allow", "timestamp": stamp})
+        s = seal(body, chain, seq, previous)
+        records.append({"chain_id": chain, "seq": seq, "record_hash": s.record_hash, "canonical": s.canonical.decode()})
+        previous = s.record_hash
+    assert ingest(cpa, records).status_code == 200
+    wait_checkpoint(cpa, chain, 8)
+    deadline = time.monotonic() + 10  # the off-box sink must have everything before anything is pruned
+    while (
+        time.monotonic() < deadline and len((cpa.data_dir / "offbox" / f"{chain}.jsonl").read_text().splitlines()) < 8
+    ):
+        time.sleep(0.2)
+    resp = cpa.admin("POST", "/api/v1/audit/prune", {"before": "2021-01-01T00:00:00Z"})
+    assert resp.status_code == 200, resp.text
+    (item,) = [p for p in resp.json()["pruned"] if p["chain_id"] == chain]
+    assert (item["pruned_through"], item["records_pruned"]) == (5, 5)
+    assert [r["seq"] for r in cpa.admin("GET", f"/api/v1/audit?chain_id={chain}").json()["records"]] == [6, 7, 8]
+    report = verify(cpa, chain)
+    assert report["chain_valid"] is True, report
+    assert report["chains"][0]["pruned_through"] == 5
+    assert report["chains"][0]["records_checked"] == 3
+    # the pruned range is sealed: altering a pruned record's hash breaks the retention checkpoint
+    db_execute(
+        cpa.database_url, f"UPDATE audit_records SET record_hash = '{'1' * 64}' WHERE chain_id = '{chain}' AND seq = 2"
+    )
+    broken = verify(cpa, chain)
+    assert broken["chain_valid"] is False
+    assert broken["first_bad"]["reason"] == "retention_mismatch"

@@ -70,7 +70,10 @@ class PostgresCluster:
 
     def restart(self) -> None:
         assert self._dir is not None, "only a private cluster can be restarted"
-        self._run([_bin("pg_ctl"), "-D", str(self._dir / "data"), "-m", "fast", "-w", "restart"])
+        # -l again: restart does not remember the log file, and the server must not inherit our pipes
+        self._run(
+            [_bin("pg_ctl"), "-D", str(self._dir / "data"), "-l", str(self._dir / "log"), "-m", "fast", "-w", "restart"]
+        )
 
     def stop(self) -> None:
         if self._dir is None:
