@@ -35,6 +35,7 @@ from sidecar.metrics import SidecarMetrics
 from sidecar.services.audit import AuditService
 from sidecar.services.auth import AuthService
 from sidecar.services.unimplemented import PENDING_SERVICES, unimplemented_servicer
+from sidecar.wire import add_service
 
 log = logging.getLogger("coresdk.sidecar")
 
@@ -95,13 +96,14 @@ class Sidecar:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(self.validator, self.metrics), server)
-        audit_pb2_grpc.add_AuditServiceServicer_to_server(
+        add_service(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthService(self.validator, self.metrics), server)
+        add_service(
+            audit_pb2_grpc.add_AuditServiceServicer_to_server,
             AuditService(self.audit, self.config.audit.default_chain if self.config.audit else "sidecar", self.metrics),
             server,
         )
         for base, add in PENDING_SERVICES:
-            add(unimplemented_servicer(base), server)
+            add_service(add, unimplemented_servicer(base), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

@@ -148,11 +148,21 @@ async def rotate_secret(request: web.Request) -> web.Response:
     app = await _get_app(ctx, request)
     if not app.confidential:
         raise ApiError(400, "invalid_request", "public clients have no secret")
-    body = await json_object(request, ctx.config.max_body_bytes, {"grace_seconds"}) if request.can_read_body else {}
-    grace = body.get("grace_seconds", 0)
-    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 30 * 86400:
-        raise ApiError(400, "invalid_request", "grace_seconds must be an integer from 0 to 2592000")
+    fields = {"grace_seconds", "previous_expires_at"}
+    body = await json_object(request, ctx.config.max_body_bytes, fields) if request.can_read_body else {}
     now = time.time()
+    if "previous_expires_at" in body:
+        if "grace_seconds" in body:
+            raise ApiError(400, "invalid_request", "give grace_seconds or previous_expires_at, not both")
+        try:
+            expiry = dt.datetime.fromisoformat(str(body["previous_expires_at"]).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise ApiError(400, "invalid_request", "previous_expires_at must be an RFC 3339 timestamp") from None
+        grace = int(expiry - now)
+    else:
+        grace = body.get("grace_seconds", 0)
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 30 * 86400:
+        raise ApiError(400, "invalid_request", "the grace period must lie between now and 30 days from now")
     value = new_token(32)
     secret = ClientSecret(new_id("sec"), app.id, ctx.server_keys.hash_client_secret(value), now, None)
     await ctx.store.rotate_secret(app, secret, now + grace, now)

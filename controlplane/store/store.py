@@ -312,6 +312,9 @@ class Store:
                 user.password_hash,
                 user.created_at,
             )
+            await _event(
+                tx, "user_created", user.created_at, subject=user.subject, detail={"tenant_id": user.tenant_id}
+            )
 
     async def user_by_subject(self, subject: str) -> User | None:
         async with self.db.transaction() as tx:
@@ -336,6 +339,7 @@ class Store:
             for fam in families:
                 await _revoke_family(tx, fam["id"], "user_deleted", now)
             await tx.execute("DELETE FROM users WHERE id = $1", user.id)
+            await _event(tx, "user_deleted", now, subject=user.subject)
 
     # --- authorization codes --------------------------------------------------------------------------------
 

@@ -193,3 +193,19 @@ async def test_kill_9_loses_nothing_acknowledged(jwks: JwksServer) -> None:
             assert (await stub.Verify(audit_pb2.VerifyRequest(chain_id="crash"))).chain_valid
     finally:
         proc.stop()
+
+
+async def test_invalid_utf8_on_the_wire_is_invalid_argument(
+    audit_sidecar: SidecarProcess, audit: audit_pb2_grpc.AuditServiceStub
+) -> None:
+    before = await audit.Append(audit_pb2.AppendRequest(record=rec(0, chain_id="utf8")))
+    inner = bytes([0x22, 2, 0xFF, 0xFE])  # AuditRecord.actor (field 4) holding invalid UTF-8
+    raw = bytes([0x0A, len(inner)]) + inner  # AppendRequest.record (field 1)
+    async with grpc.aio.insecure_channel(audit_sidecar.target) as ch:
+        call = ch.unary_unary("/coresdk.v1.AuditService/Append")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call(raw)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_reason(info.value) == "MALFORMED_REQUEST"
+    after = await audit.Append(audit_pb2.AppendRequest(record=rec(0, chain_id="utf8")))
+    assert after.seq == before.seq + 1

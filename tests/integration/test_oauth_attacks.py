@@ -398,3 +398,21 @@ def test_no_secret_in_the_clear_in_the_store(cp: ControlPlaneProcess, web_app: d
     for value in (web_app["client_secret"], token["refresh_token"], code, PASSWORD):
         assert value not in dump
     assert "BEGIN PRIVATE KEY" not in dump
+
+
+def test_rotate_secret_with_a_dated_grace_expiry(cp: ControlPlaneProcess) -> None:
+    import datetime as dt
+
+    app = cp.create_app(name="dated", scopes=["x:read"], grant_types=["client_credentials"])
+    expiry = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+    resp = cp.admin("POST", f"/v1/oauth/apps/{app['id']}/rotate-secret", {"previous_expires_at": expiry.isoformat()})
+    assert resp.status_code == 200, resp.text
+    old = [s for s in resp.json()["secrets"] if s["expires_at"] is not None]
+    assert len(old) == 1
+    assert abs(dt.datetime.fromisoformat(old[0]["expires_at"].replace("Z", "+00:00")) - expiry) < dt.timedelta(
+        seconds=2
+    )
+    past = cp.admin(
+        "POST", f"/v1/oauth/apps/{app['id']}/rotate-secret", {"previous_expires_at": "2001-01-01T00:00:00Z"}
+    )
+    assert (past.status_code, past.json()["error"]) == (400, "invalid_request")
