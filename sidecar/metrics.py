@@ -50,4 +50,9 @@ class SidecarMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.vault_requests = Counter(
+            "coresdk_vault_requests", "Requests sent to Vault by result.", ["result"], registry=self.registry
+        )
+        self.vault_logins = Counter("coresdk_vault_logins", "AppRole logins.", registry=self.registry)
+        self.vault_renewals = Counter("coresdk_vault_token_renewals", "Token renewals.", registry=self.registry)
         self.cache_size = Gauge("coresdk_auth_cache_entries", "Verified tokens cached.", registry=self.registry)

@@ -22,7 +22,16 @@ from grpc_reflection.v1alpha import reflection
 from coresdk.config.env import split_host_port
 from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
 from coresdk.errors import ConfigError
-from coresdk.v1 import audit_pb2, audit_pb2_grpc, auth_pb2, auth_pb2_grpc, masking_pb2, policy_pb2, secrets_pb2
+from coresdk.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    masking_pb2,
+    policy_pb2,
+    secrets_pb2,
+    secrets_pb2_grpc,
+)
 from sidecar.audit.journal import Journal
 from sidecar.audit.log import AuditLog
 from sidecar.audit.shipper import Shipper, load_position
@@ -32,8 +41,12 @@ from sidecar.auth.revocations import RevocationFeed
 from sidecar.auth.validator import TokenValidator, TrustedIssuer
 from sidecar.health import health_app
 from sidecar.metrics import SidecarMetrics
+from sidecar.secrets.encryption import Encryptor
+from sidecar.secrets.resolver import SecretResolver
+from sidecar.secrets.vault import VaultSession
 from sidecar.services.audit import AuditService
 from sidecar.services.auth import AuthService
+from sidecar.services.secrets import SecretsService
 from sidecar.services.unimplemented import PENDING_SERVICES, unimplemented_servicer
 from sidecar.wire import add_service
 
@@ -78,6 +91,13 @@ class Sidecar:
         self.audit = AuditLog(Journal(config.audit.directory, config.audit.segment_bytes))
         self.shipper: Shipper | None = None
         self._position_file = config.audit.directory / "shipped.json"
+        self.vault = VaultSession(config.vault, self.metrics) if config.vault else None
+        self.resolver = SecretResolver(self.vault, config.vault) if self.vault and config.vault else None
+        self.encryptor = (
+            Encryptor(self.vault, self.resolver, config.vault)
+            if self.vault and self.resolver and config.vault
+            else None
+        )
         self._server: grpc.aio.Server | None = None
         self._health_runner: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -100,6 +120,11 @@ class Sidecar:
         add_service(
             audit_pb2_grpc.add_AuditServiceServicer_to_server,
             AuditService(self.audit, self.config.audit.default_chain if self.config.audit else "sidecar", self.metrics),
+            server,
+        )
+        add_service(
+            secrets_pb2_grpc.add_SecretsServiceServicer_to_server,
+            SecretsService(self.resolver, self.encryptor, self.metrics),
             server,
         )
         for base, add in PENDING_SERVICES:
@@ -150,6 +175,8 @@ class Sidecar:
         await asyncio.gather(*(s.start() for s in self.sources))
         if self.revocations is not None:
             await self.revocations.start()
+        if self.vault is not None:
+            await self.vault.start()
         self._watch = asyncio.create_task(self._watch_readiness())
 
     async def _set_serving(self, serving: bool) -> None:
@@ -182,6 +209,8 @@ class Sidecar:
             await self.revocations.stop()
         if self.shipper is not None:
             await self.shipper.stop()
+        if self.vault is not None:
+            await self.vault.stop()
         self.audit.close()
 
 

@@ -143,3 +143,15 @@ def user(cp: ControlPlaneProcess) -> str:
     subject = f"alice-{secrets.token_hex(3)}"
     cp.create_user(subject, OAUTH_PASSWORD, tenant_id="tenant-a", roles=["editor"])
     return subject
+
+
+# --- OpenBao (Vault API) -----------------------------------------------------------------------------------------------
+
+from tests.support.openbao import OpenBao  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bao() -> Iterator[OpenBao]:
+    server = OpenBao()
+    yield server
+    server.close()

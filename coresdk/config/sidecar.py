@@ -76,6 +76,26 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class VaultSettings:
+    addr: str
+    role_id: str
+    secret_id: str | None
+    secret_id_file: Path | None
+    wrapped_secret_id: str | None
+    namespace: str | None
+    ca_file: Path | None
+    kv_mount: str
+    transit_mount: str
+    allowed_prefixes: tuple[str, ...]
+    cache_ttl_seconds: float
+    max_stale_seconds: float
+    encryption_mode: str
+    encryption_key: str
+    data_key_path: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
 class SidecarConfig:
     env: str
     sidecar_addr: str
@@ -88,6 +108,7 @@ class SidecarConfig:
     log_level: str
     revocations: RevocationSettings | None = None
     audit: AuditSettings | None = None
+    vault: VaultSettings | None = None
 
     @property
     def development(self) -> bool:
@@ -177,6 +198,47 @@ def _tls(env: Env, sidecar_addr: str) -> TLSConfig | None:
     return TLSConfig(cert_file=cert, key_file=key, ca_file=ca)
 
 
+def _vault(env: Env) -> VaultSettings | None:
+    """hvac reads only VAULT_* variables, so the server address, namespace and CA use those names."""
+    addr = env.raw("VAULT_ADDR")
+    if addr is None:
+        return None
+    validate_fetch_url(addr, "VAULT_ADDR")
+    secret_id, secret_file, wrapped = (
+        env.raw("CORESDK_VAULT_SECRET_ID"),
+        env.file("CORESDK_VAULT_SECRET_ID_FILE"),
+        env.raw("CORESDK_VAULT_WRAPPED_SECRET_ID"),
+    )
+    if sum(x is not None for x in (secret_id, secret_file, wrapped)) != 1:
+        raise ConfigError(
+            "CORESDK_VAULT_SECRET_ID",
+            "set exactly one of CORESDK_VAULT_SECRET_ID, CORESDK_VAULT_SECRET_ID_FILE, CORESDK_VAULT_WRAPPED_SECRET_ID",
+        )
+    prefixes = tuple(p.strip().strip("/") for p in (env.raw("CORESDK_SECRET_PATHS") or "").split(",") if p.strip())
+    if not prefixes:
+        raise ConfigError(
+            "CORESDK_SECRET_PATHS", "is required with VAULT_ADDR: the path prefixes the sidecar may serve"
+        )
+    return VaultSettings(
+        addr=addr,
+        role_id=env.required("CORESDK_VAULT_ROLE_ID", "is required with VAULT_ADDR (AppRole)"),
+        secret_id=secret_id,
+        secret_id_file=secret_file,
+        wrapped_secret_id=wrapped,
+        namespace=env.raw("VAULT_NAMESPACE"),
+        ca_file=env.file("VAULT_CACERT"),
+        kv_mount=env.text("CORESDK_VAULT_KV_MOUNT", "secret") or "secret",
+        transit_mount=env.text("CORESDK_VAULT_TRANSIT_MOUNT", "transit") or "transit",
+        allowed_prefixes=prefixes,
+        cache_ttl_seconds=env.number("CORESDK_SECRET_CACHE_TTL", 60.0, minimum=0.0, maximum=86400.0),
+        max_stale_seconds=env.number("CORESDK_SECRET_MAX_STALE", 300.0, minimum=0.0, maximum=86400.0),
+        encryption_mode=env.choice("CORESDK_ENCRYPTION_MODE", "transit", ("transit", "aesgcm")),
+        encryption_key=env.text("CORESDK_ENCRYPTION_KEY", "coresdk") or "coresdk",
+        data_key_path=env.text("CORESDK_DATA_KEY_PATH", "coresdk/data-key") or "coresdk/data-key",
+        timeout_seconds=env.number("CORESDK_VAULT_TIMEOUT", 5.0, minimum=0.1, maximum=60.0),
+    )
+
+
 def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
     env = Env(environ)
     mode = env.choice("CORESDK_ENV", "production", ("production", "development"))
@@ -229,6 +291,7 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
     )
     return SidecarConfig(
         env=mode,
+        vault=_vault(env),
         revocations=revocations,
         audit=audit,
         sidecar_addr=sidecar_addr,

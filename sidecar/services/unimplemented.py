@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from coresdk.v1 import masking_pb2_grpc, policy_pb2_grpc, secrets_pb2_grpc
+from coresdk.v1 import masking_pb2_grpc, policy_pb2_grpc
 
 
 def _unimplemented(name: str) -> Any:
@@ -25,6 +25,5 @@ def unimplemented_servicer(base: type) -> Any:
 
 PENDING_SERVICES = (
     (policy_pb2_grpc.PolicyServiceServicer, policy_pb2_grpc.add_PolicyServiceServicer_to_server),
-    (secrets_pb2_grpc.SecretsServiceServicer, secrets_pb2_grpc.add_SecretsServiceServicer_to_server),
     (masking_pb2_grpc.MaskingServiceServicer, masking_pb2_grpc.add_MaskingServiceServicer_to_server),
 )

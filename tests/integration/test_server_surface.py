@@ -110,10 +110,17 @@ async def test_reflection_lists_all_five_services(channel: grpc.aio.Channel) -> 
     } <= names
 
 
+async def test_secrets_without_vault_fail_closed(channel: grpc.aio.Channel) -> None:
+    from coresdk.client import error_reason
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await secrets_pb2_grpc.SecretsServiceStub(channel).ResolveSecret(secrets_pb2.ResolveSecretRequest(path="app/db"))
+    assert (info.value.code(), error_reason(info.value)) == (grpc.StatusCode.UNAVAILABLE, "VAULT_NOT_CONFIGURED")
+
+
 async def test_pending_services_answer_unimplemented(channel: grpc.aio.Channel) -> None:
     calls = [
         policy_pb2_grpc.PolicyServiceStub(channel).Authorize(policy_pb2.AuthorizeRequest()),
-        secrets_pb2_grpc.SecretsServiceStub(channel).ResolveSecret(secrets_pb2.ResolveSecretRequest(path="a")),
         masking_pb2_grpc.MaskingServiceStub(channel).Mask(masking_pb2.MaskRequest(text="x")),
     ]
     for call in calls:

@@ -1,0 +1,1 @@
+"""Encryption at rest: a versioned, self-describing ciphertext format and field-level helpers."""
