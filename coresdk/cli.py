@@ -133,6 +133,34 @@ def _audit(args: argparse.Namespace) -> int:
     return 0 if report["valid"] else 1
 
 
+def _secret(args: argparse.Namespace) -> int:
+    """`coresdk secret PATH [KEY]`: resolve a secret through a running sidecar (as a backend would)."""
+    import grpc
+
+    from coresdk.client import error_reason
+    from coresdk.v1 import secrets_pb2, secrets_pb2_grpc
+
+    async def call() -> int:
+        async with grpc.aio.insecure_channel(args.addr) as channel:
+            stub = secrets_pb2_grpc.SecretsServiceStub(channel)  # type: ignore[no-untyped-call]
+            try:
+                reply = await stub.ResolveSecret(
+                    secrets_pb2.ResolveSecretRequest(path=args.path, key=args.key, version=args.version), timeout=10
+                )
+            except grpc.aio.AioRpcError as err:
+                print(f"refused: {err.code().name} {error_reason(err)}: {err.details()}", file=sys.stderr)
+                return 1
+            if args.key:
+                print(reply.value)
+            else:
+                for k in sorted(reply.data):
+                    print(f"{k}={reply.data[k]}")
+            print(f"(version {reply.version}{', stale' if reply.stale else ''})", file=sys.stderr)
+            return 0
+
+    return asyncio.run(call())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coresdk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--export", required=True, help="JSON Lines export (GET /api/v1/audit/export or the sink)")
     verify.add_argument("--checkpoint", required=True, help="signed checkpoint note kept off the box")
     verify.add_argument("--pubkey", required=True, help="verifier key (name+id+base64) or a file holding it")
+    sec = sub.add_parser("secret", help="resolve a secret through a running sidecar")
+    sec.add_argument("path")
+    sec.add_argument("key", nargs="?", default="")
+    sec.add_argument("--version", type=int, default=0)
+    sec.add_argument("--addr", default=os.environ.get("CORESDK_SIDECAR_ADDR", "[::1]:50051"))
     auth = sub.add_parser("authenticate", help="validate a token through a running sidecar and print the principal")
     auth.add_argument("token", help="the token, or - to read it from standard input")
     auth.add_argument("--addr", default=os.environ.get("CORESDK_SIDECAR_ADDR", "[::1]:50051"))
@@ -175,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _keys(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "secret":
+        return _secret(args)
     return _authenticate(args)
 
 

@@ -90,8 +90,21 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         ("sidecar", "sidecar", f"http://{health_addr}/readyz"),
     ]
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    vault_addr = os.environ.get("CORESDK_DEV_VAULT_ADDR", "127.0.0.1:8200")
     print(f"CoreSDK development system (data: {data})")
     try:
+        started = time.monotonic()
+        print(f"  [0/{len(steps)}] starting OpenBao (dev) ...", end="", flush=True)
+        from coresdk.devvault import start_dev_vault
+
+        try:
+            vault_proc, vault_env = start_dev_vault(data, vault_addr, logs / "openbao.log")
+        except Exception as exc:
+            print(" failed")
+            raise DevError(f"OpenBao: {exc}") from None
+        procs.append(("OpenBao", vault_proc))
+        env.update(vault_env)
+        print(f" ready in {time.monotonic() - started:.1f}s")
         for i, (name, module, ready_url) in enumerate(steps, 1):
             started = time.monotonic()
             print(f"  [{i}/{len(steps)}] starting {name} ...", end="", flush=True)
@@ -110,6 +123,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         coresdk = f"{Path(sys.executable).parent}/coresdk"
         print(
             f"""
+  OpenBao (dev)   {env["VAULT_ADDR"]}   (AppRole for the sidecar; demo secret at app/demo)
   control plane   {cp_url}   (JWKS: {cp_url}/api/v1/jwks)
   sidecar (gRPC)  {sidecar_addr}   health/metrics: http://{health_addr}/readyz  /metrics
   logs            {logs}
@@ -123,6 +137,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
     TOKEN=$({coresdk} dev-token --data-dir {data} --scope "orders:read")
     {coresdk} authenticate --addr '{sidecar_addr}' "$TOKEN"
     curl -s -H "Authorization: Bearer $(cat {data / "admin-token"})" '{cp_url}/api/v1/audit?verify_chain=true'
+    {coresdk} secret --addr '{sidecar_addr}' app/demo database_password
 """
         )
         if check:
@@ -218,6 +233,16 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
         report = json.loads(resp.read())
     print(f"audit verification: chain_valid={report['chain_valid']} records_checked={report['records_checked']}")
+    secret = subprocess.run(
+        [coresdk, "secret", "--addr", sidecar_addr, "app/demo", "database_password"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    secret_ok = secret.returncode == 0 and bool(secret.stdout.strip())
+    print(f"secret from Vault through the sidecar: {'ok' if secret_ok else 'FAILED'}")
+    ok = ok and secret_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
     print("self-check:", "PASS" if ok else "FAIL")
     return 0 if ok else 1

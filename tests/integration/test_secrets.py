@@ -254,9 +254,15 @@ async def test_short_token_ttl_renews_then_relogs_in_without_failed_calls(bao: O
                 calls += 1
                 await asyncio.sleep(0.1)
         metrics = proc.health("/metrics")[1].decode()
-        logins = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("coresdk_vault_logins_total")))
+        logins = float(
+            next(line.split()[-1] for line in metrics.splitlines() if line.startswith("coresdk_vault_logins_total"))
+        )
         renewals = float(
-            next(line.split()[-1] for line in metrics.splitlines() if line.startswith("coresdk_vault_token_renewals_total"))
+            next(
+                line.split()[-1]
+                for line in metrics.splitlines()
+                if line.startswith("coresdk_vault_token_renewals_total")
+            )
         )
         assert calls > 50 and renewals >= 1 and logins >= 2, (calls, renewals, logins)
     finally:

@@ -114,7 +114,9 @@ async def test_secrets_without_vault_fail_closed(channel: grpc.aio.Channel) -> N
     from coresdk.client import error_reason
 
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await secrets_pb2_grpc.SecretsServiceStub(channel).ResolveSecret(secrets_pb2.ResolveSecretRequest(path="app/db"))
+        await secrets_pb2_grpc.SecretsServiceStub(channel).ResolveSecret(
+            secrets_pb2.ResolveSecretRequest(path="app/db")
+        )
     assert (info.value.code(), error_reason(info.value)) == (grpc.StatusCode.UNAVAILABLE, "VAULT_NOT_CONFIGURED")
 
 
