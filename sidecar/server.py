@@ -22,12 +22,14 @@ from grpc_reflection.v1alpha import reflection
 from coresdk.config.env import split_host_port
 from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
 from coresdk.errors import ConfigError
+from coresdk.masking.engine import Masker
 from coresdk.v1 import (
     audit_pb2,
     audit_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
     masking_pb2,
+    masking_pb2_grpc,
     policy_pb2,
     secrets_pb2,
     secrets_pb2_grpc,
@@ -46,6 +48,7 @@ from sidecar.secrets.resolver import SecretResolver
 from sidecar.secrets.vault import VaultSession
 from sidecar.services.audit import AuditService
 from sidecar.services.auth import AuthService
+from sidecar.services.masking import MaskingService
 from sidecar.services.secrets import SecretsService
 from sidecar.services.unimplemented import PENDING_SERVICES, unimplemented_servicer
 from sidecar.wire import add_service
@@ -91,6 +94,7 @@ class Sidecar:
         self.audit = AuditLog(Journal(config.audit.directory, config.audit.segment_bytes))
         self.shipper: Shipper | None = None
         self._position_file = config.audit.directory / "shipped.json"
+        self.masker = Masker(config.masking_hmac_key)
         self.vault = VaultSession(config.vault, self.metrics) if config.vault else None
         self.resolver = SecretResolver(self.vault, config.vault) if self.vault and config.vault else None
         self.encryptor = (
@@ -119,13 +123,21 @@ class Sidecar:
         add_service(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthService(self.validator, self.metrics), server)
         add_service(
             audit_pb2_grpc.add_AuditServiceServicer_to_server,
-            AuditService(self.audit, self.config.audit.default_chain if self.config.audit else "sidecar", self.metrics),
+            AuditService(
+                self.audit,
+                self.config.audit.default_chain if self.config.audit else "sidecar",
+                self.metrics,
+                self.masker,
+            ),
             server,
         )
         add_service(
             secrets_pb2_grpc.add_SecretsServiceServicer_to_server,
             SecretsService(self.resolver, self.encryptor, self.metrics),
             server,
+        )
+        add_service(
+            masking_pb2_grpc.add_MaskingServiceServicer_to_server, MaskingService(self.masker, self.metrics), server
         )
         for base, add in PENDING_SERVICES:
             add_service(add, unimplemented_servicer(base), server)

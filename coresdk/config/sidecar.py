@@ -109,6 +109,7 @@ class SidecarConfig:
     revocations: RevocationSettings | None = None
     audit: AuditSettings | None = None
     vault: VaultSettings | None = None
+    masking_hmac_key: bytes | None = None
 
     @property
     def development(self) -> bool:
@@ -289,8 +290,12 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
         segment_bytes=env.integer("CORESDK_AUDIT_SEGMENT_BYTES", 64 * 1024 * 1024, minimum=4096, maximum=2**34),
         default_chain=chain,
     )
+    hmac_key = env.raw("CORESDK_MASKING_HMAC_KEY")
+    if hmac_key is not None and len(hmac_key) < 32:
+        raise ConfigError("CORESDK_MASKING_HMAC_KEY", "must be at least 32 characters of random data")
     return SidecarConfig(
         env=mode,
+        masking_hmac_key=hmac_key.encode() if hmac_key else None,
         vault=_vault(env),
         revocations=revocations,
         audit=audit,

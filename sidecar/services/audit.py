@@ -13,6 +13,7 @@ import grpc
 from coresdk.audit.chain import StoredRecord, verify_chain
 from coresdk.audit.record import INVALID, SealedRecord, parse_metadata_json, utc_timestamp, validate_fields
 from coresdk.errors import CoreSDKError, InvalidArgument
+from coresdk.masking.engine import Masker
 from coresdk.masking.fields import mask_fields
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from sidecar.audit.log import AuditLog
@@ -24,8 +25,11 @@ _CHAIN_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 class AuditService(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, audit: AuditLog, default_chain: str, metrics: SidecarMetrics) -> None:
+    def __init__(
+        self, audit: AuditLog, default_chain: str, metrics: SidecarMetrics, masker: Masker | None = None
+    ) -> None:
         self._audit = audit
+        self._masker = masker
         self._default_chain = default_chain
         self._metrics = metrics
 
@@ -48,7 +52,10 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         }
         if record.HasField("timestamp"):
             fields["timestamp"] = utc_timestamp(record.timestamp.ToDatetime(tzinfo=dt.UTC))
-        return chain_id, validate_fields(fields)
+        body = validate_fields(fields)
+        if self._masker is not None:  # detectors too, so a card number in a free-text note is masked before hashing
+            body["metadata"], _ = self._masker.mask_json(body["metadata"])
+        return chain_id, body
 
     @staticmethod
     def _reply(sealed: SealedRecord) -> audit_pb2.AppendResponse:

@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from coresdk.v1 import masking_pb2_grpc, policy_pb2_grpc
+from coresdk.v1 import policy_pb2_grpc
 
 
 def _unimplemented(name: str) -> Any:
@@ -23,7 +23,4 @@ def unimplemented_servicer(base: type) -> Any:
     return type(f"Unimplemented{base.__name__}", (base,), methods)()
 
 
-PENDING_SERVICES = (
-    (policy_pb2_grpc.PolicyServiceServicer, policy_pb2_grpc.add_PolicyServiceServicer_to_server),
-    (masking_pb2_grpc.MaskingServiceServicer, masking_pb2_grpc.add_MaskingServiceServicer_to_server),
-)
+PENDING_SERVICES = ((policy_pb2_grpc.PolicyServiceServicer, policy_pb2_grpc.add_PolicyServiceServicer_to_server),)

@@ -14,8 +14,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from coresdk.v1 import (
     auth_pb2,
     auth_pb2_grpc,
-    masking_pb2,
-    masking_pb2_grpc,
     policy_pb2,
     policy_pb2_grpc,
     secrets_pb2,
@@ -123,7 +121,6 @@ async def test_secrets_without_vault_fail_closed(channel: grpc.aio.Channel) -> N
 async def test_pending_services_answer_unimplemented(channel: grpc.aio.Channel) -> None:
     calls = [
         policy_pb2_grpc.PolicyServiceStub(channel).Authorize(policy_pb2.AuthorizeRequest()),
-        masking_pb2_grpc.MaskingServiceStub(channel).Mask(masking_pb2.MaskRequest(text="x")),
     ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -154,3 +151,35 @@ async def test_no_token_content_in_logs(
     # JWT segments start with "eyJ" (base64 of '{"'); none may reach the log, accepted or refused
     assert "eyJ" not in sidecar.output()
     assert "refused reason=AUDIENCE_MISMATCH" in sidecar.output()
+
+
+async def test_mask_rpc_text_and_json(channel: grpc.aio.Channel) -> None:
+    import json as _json
+
+    from coresdk.client import error_reason
+    from coresdk.v1 import masking_pb2, masking_pb2_grpc
+
+    stub = masking_pb2_grpc.MaskingServiceStub(channel)
+    text = await stub.Mask(
+        masking_pb2.MaskRequest(text="pay 4111 1111 1111 1111 from bob@example.com", policy="partial")
+    )
+    assert text.text == "pay **** **** **** 1111 from [EMAIL_ADDRESS]"
+    assert [(f.entity_type, f.start, f.end, f.operator) for f in text.findings] == [
+        ("CREDIT_CARD", 4, 23, "partial"),
+        ("EMAIL_ADDRESS", 29, 44, "replace"),
+    ]
+    doc = await stub.Mask(
+        masking_pb2.MaskRequest(json=_json.dumps({"a": [{"note": "ssn 123-45-6789"}], "token": "abc"}))
+    )
+    assert _json.loads(doc.json) == {"a": [{"note": "ssn [US_SSN]"}], "token": "[REDACTED]"}
+    assert "123-45-6789" not in str(doc.findings)
+    for bad, reason in (
+        (masking_pb2.MaskRequest(json="{nope"), "INVALID_JSON"),
+        (masking_pb2.MaskRequest(text="x" * (1024 * 1024 + 1)), "MASK_INPUT_TOO_LARGE"),
+        (masking_pb2.MaskRequest(text="x", policy="nope"), "UNKNOWN_MASKING_POLICY"),
+        (masking_pb2.MaskRequest(text="4111 1111 1111 1111", policy="pseudonymize"), "MASKING_KEY_NOT_CONFIGURED"),
+        (masking_pb2.MaskRequest(), "MASK_INPUT_MISSING"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Mask(bad)
+        assert (info.value.code(), error_reason(info.value)) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
