@@ -163,6 +163,9 @@ class PatternDetector:
     confidence: float
     validate: Callable[[str], bool] | None = None
     group: int = 0
+    # Cheap substring test: the pattern can only match texts containing one of these (lower-cased when hint_lower).
+    hints: tuple[str, ...] = ()
+    hint_lower: bool = False
 
     def compiled(self) -> re2._Regexp:
         return re2.compile(self.pattern)
@@ -176,36 +179,47 @@ def _ip_ok(text: str) -> bool:
     return True
 
 
+_DIGITS = tuple("0123456789")
 DETECTORS: tuple[PatternDetector, ...] = (
     PatternDetector(
         "PRIVATE_KEY",
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
         1.0,
     ),
-    PatternDetector("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0.95),
+    PatternDetector("JWT", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0.95, hints=("eyJ",)),
     PatternDetector(
         "URL_CREDENTIALS",
         r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s/:@]{1,256}:([^\s/@]{1,256})@[^\s/]{1,256}",
         0.97,
         group=1,
     ),
-    PatternDetector("API_KEY", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.95),  # AWS access key id
-    PatternDetector("API_KEY", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b", 0.95),  # GitHub
-    PatternDetector("API_KEY", r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b", 0.95),
-    PatternDetector("API_KEY", r"\bglpat-[A-Za-z0-9_-]{20}\b", 0.95),  # GitLab
-    PatternDetector("API_KEY", r"\bxox[abposr]-[A-Za-z0-9-]{10,250}\b", 0.95),  # Slack
-    PatternDetector("API_KEY", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,250}\b", 0.95),  # Stripe
-    PatternDetector("API_KEY", r"\bAIza[0-9A-Za-z_-]{35}\b", 0.9),  # Google API key
-    PatternDetector("API_KEY", r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,250}\b", 0.85),  # OpenAI / Anthropic style
-    PatternDetector("API_KEY", r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b", 0.95),  # SendGrid
-    PatternDetector("API_KEY", r"\bnpm_[A-Za-z0-9]{36}\b", 0.95),
-    PatternDetector("EMAIL_ADDRESS", r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b", 0.95),
-    PatternDetector("IBAN_CODE", r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", 0.95, valid_iban),
-    PatternDetector("CREDIT_CARD", r"\b\d(?:[ -]?\d){11,18}\b", 0.9, valid_card),
-    PatternDetector("US_SSN", r"\b\d{3}[- ]\d{2}[- ]\d{4}\b", 0.85, valid_ssn),
-    PatternDetector("IP_ADDRESS", r"\b(?:\d{1,3}\.){3}\d{1,3}\b", 0.9, _ip_ok),
+    PatternDetector("API_KEY", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.95, hints=("AKIA", "ASIA")),  # AWS access key id
+    PatternDetector("API_KEY", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b", 0.95, hints=("gh",)),  # GitHub
+    PatternDetector("API_KEY", r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b", 0.95, hints=("github_pat_",)),
+    PatternDetector("API_KEY", r"\bglpat-[A-Za-z0-9_-]{20}\b", 0.95, hints=("glpat-",)),  # GitLab
+    PatternDetector("API_KEY", r"\bxox[abposr]-[A-Za-z0-9-]{10,250}\b", 0.95, hints=("xox",)),  # Slack
     PatternDetector(
-        "IP_ADDRESS", r"(?:[0-9A-Fa-f]{1,4}:){2,7}(?::?[0-9A-Fa-f]{1,4}){1,7}|(?:[0-9A-Fa-f]{1,4}:){1,7}:", 0.85, _ip_ok
+        "API_KEY", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,250}\b", 0.95, hints=("_live_", "_test_")
+    ),  # Stripe
+    PatternDetector("API_KEY", r"\bAIza[0-9A-Za-z_-]{35}\b", 0.9, hints=("AIza",)),  # Google API key
+    PatternDetector(
+        "API_KEY", r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,250}\b", 0.85, hints=("sk-",)
+    ),  # OpenAI / Anthropic style
+    PatternDetector("API_KEY", r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b", 0.95, hints=("SG.",)),  # SendGrid
+    PatternDetector("API_KEY", r"\bnpm_[A-Za-z0-9]{36}\b", 0.95, hints=("npm_",)),
+    PatternDetector(
+        "EMAIL_ADDRESS", r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b", 0.95, hints=("@",)
+    ),
+    PatternDetector("IBAN_CODE", r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", 0.95, valid_iban, hints=_DIGITS),
+    PatternDetector("CREDIT_CARD", r"\b\d(?:[ -]?\d){11,18}\b", 0.9, valid_card, hints=_DIGITS),
+    PatternDetector("US_SSN", r"\b\d{3}[- ]\d{2}[- ]\d{4}\b", 0.85, valid_ssn, hints=_DIGITS),
+    PatternDetector("IP_ADDRESS", r"\b(?:\d{1,3}\.){3}\d{1,3}\b", 0.9, _ip_ok, hints=(".",)),
+    PatternDetector(
+        "IP_ADDRESS",
+        r"(?:[0-9A-Fa-f]{1,4}:){2,7}(?::?[0-9A-Fa-f]{1,4}){1,7}|(?:[0-9A-Fa-f]{1,4}:){1,7}:",
+        0.85,
+        _ip_ok,
+        hints=(":",),
     ),
     PatternDetector(
         "SECRET",
@@ -213,13 +227,20 @@ DETECTORS: tuple[PatternDetector, ...] = (
         0.8,
         lambda v: entropy(v) >= 3.0,
         group=1,
+        hints=("pass", "pwd", "secret", "token", "key", "auth"),
+        hint_lower=True,
     ),
 )
 _COMPILED = tuple((d, d.compiled()) for d in DETECTORS)
 
 
 def _pattern_findings(text: str) -> Iterator[Finding]:
+    lowered = text.lower()
     for detector, regex in _COMPILED:
+        if detector.hints:
+            haystack = lowered if detector.hint_lower else text
+            if not any(h in haystack for h in detector.hints):
+                continue
         for match in regex.finditer(text):
             start, end = match.span(detector.group)
             value = text[start:end]
