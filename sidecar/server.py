@@ -137,7 +137,9 @@ class Sidecar:
             server,
         )
         add_service(
-            masking_pb2_grpc.add_MaskingServiceServicer_to_server, MaskingService(self.masker, self.metrics), server
+            masking_pb2_grpc.add_MaskingServiceServicer_to_server,
+            MaskingService(self.masker, self.metrics, self.encryptor),
+            server,
         )
         for base, add in PENDING_SERVICES:
             add_service(add, unimplemented_servicer(base), server)

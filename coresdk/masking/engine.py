@@ -21,6 +21,7 @@ MAX_DEPTH = 64
 TOO_LARGE = "MASK_INPUT_TOO_LARGE"
 UNKNOWN_POLICY = "UNKNOWN_MASKING_POLICY"
 NO_KEY = "MASKING_KEY_NOT_CONFIGURED"
+NO_ENCRYPTION = "MASKING_ENCRYPTION_NOT_CONFIGURED"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class MaskedFinding:
     confidence: float
     operator: str
     json_path: str = ""
+
+
+def _no_encryption(entity_type: str, original: str) -> str:
+    raise InvalidArgument(NO_ENCRYPTION, "the encrypt operator needs the sidecar's encryption API (Vault configured)")
 
 
 def _no_key(entity_type: str, original: str) -> str:
@@ -45,7 +50,13 @@ DROP = _Drop()
 
 
 class Masker:
-    def __init__(self, hmac_key: bytes | None, policies: dict[str, Policy] | None = None) -> None:
+    def __init__(
+        self,
+        hmac_key: bytes | None,
+        policies: dict[str, Policy] | None = None,
+        encrypt_operator: Operator | None = None,
+    ) -> None:
+        self.hmac_key = hmac_key
         self._policies = {**BUILTIN_POLICIES, **(policies or {})}
         self._operators: dict[str, Operator] = {
             "replace": replace,
@@ -53,6 +64,7 @@ class Masker:
             "partial": lambda t, o: partial(t, o),
             "hash": hasher(hmac_key) if hmac_key else _no_key,
             "drop": redact,
+            "encrypt": encrypt_operator or _no_encryption,
         }
 
     def policy(self, name: str) -> Policy:

@@ -64,4 +64,6 @@ BUILTIN_POLICIES = {
         },
     ),
     "drop": Policy("drop", default="drop"),
+    # reversible: values become CoreSDK ciphertexts (sidecar encryption API), bound to their entity type
+    "encrypt": Policy("encrypt", default="encrypt"),
 }

@@ -314,3 +314,31 @@ async def test_outage_serves_stale_then_fails_closed_then_recovers(jwks: JwksSer
             proc.stop()
     finally:
         own.close()
+
+
+async def test_mask_encrypt_operator_is_reversible(vault_sidecar: SidecarProcess) -> None:
+    import json
+
+    from coresdk.v1 import masking_pb2, masking_pb2_grpc
+
+    async with grpc.aio.insecure_channel(vault_sidecar.target) as ch:
+        masking = masking_pb2_grpc.MaskingServiceStub(ch)
+        secrets_stub = secrets_pb2_grpc.SecretsServiceStub(ch)
+        text = await masking.Mask(masking_pb2.MaskRequest(text="card 4111 1111 1111 1111 ok", policy="encrypt"))
+        assert text.text.startswith("card cse:v1:transit:coresdk:vault:v") and text.text.endswith(" ok")
+        ciphertext = text.text.split(" ")[1]
+        plain = await secrets_stub.Decrypt(
+            secrets_pb2.DecryptRequest(ciphertext=ciphertext, associated_data=b"masking/CREDIT_CARD")
+        )
+        assert plain.plaintext == b"4111 1111 1111 1111"
+        doc = await masking.Mask(
+            masking_pb2.MaskRequest(json=json.dumps({"note": "mail a@b.io", "nul": "x\u0000y"}), policy="encrypt")
+        )
+        value = json.loads(doc.json)
+        assert value["nul"] == "x\u0000y"
+        enc = value["note"].split(" ")[1]
+        assert (
+            await secrets_stub.Decrypt(
+                secrets_pb2.DecryptRequest(ciphertext=enc, associated_data=b"masking/EMAIL_ADDRESS")
+            )
+        ).plaintext == b"a@b.io"

@@ -179,6 +179,7 @@ async def test_mask_rpc_text_and_json(channel: grpc.aio.Channel) -> None:
         (masking_pb2.MaskRequest(text="x", policy="nope"), "UNKNOWN_MASKING_POLICY"),
         (masking_pb2.MaskRequest(text="4111 1111 1111 1111", policy="pseudonymize"), "MASKING_KEY_NOT_CONFIGURED"),
         (masking_pb2.MaskRequest(), "MASK_INPUT_MISSING"),
+        (masking_pb2.MaskRequest(text="4111 1111 1111 1111", policy="encrypt"), "MASKING_ENCRYPTION_NOT_CONFIGURED"),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.Mask(bad)
