@@ -31,6 +31,7 @@ from coresdk.v1 import (
     masking_pb2,
     masking_pb2_grpc,
     policy_pb2,
+    policy_pb2_grpc,
     secrets_pb2,
     secrets_pb2_grpc,
 )
@@ -49,8 +50,8 @@ from sidecar.secrets.vault import VaultSession
 from sidecar.services.audit import AuditService
 from sidecar.services.auth import AuthService
 from sidecar.services.masking import MaskingService
+from sidecar.services.policy import PolicyService
 from sidecar.services.secrets import SecretsService
-from sidecar.services.unimplemented import PENDING_SERVICES, unimplemented_servicer
 from sidecar.wire import add_service
 
 log = logging.getLogger("coresdk.sidecar")
@@ -141,8 +142,11 @@ class Sidecar:
             MaskingService(self.masker, self.metrics, self.encryptor),
             server,
         )
-        for base, add in PENDING_SERVICES:
-            add_service(add, unimplemented_servicer(base), server)
+        add_service(
+            policy_pb2_grpc.add_PolicyServiceServicer_to_server,
+            PolicyService(self.validator, self.metrics, self.config.admin_tenant_bypass),
+            server,
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

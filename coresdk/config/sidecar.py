@@ -110,6 +110,7 @@ class SidecarConfig:
     audit: AuditSettings | None = None
     vault: VaultSettings | None = None
     masking_hmac_key: bytes | None = None
+    admin_tenant_bypass: bool = False
 
     @property
     def development(self) -> bool:
@@ -296,6 +297,7 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
     return SidecarConfig(
         env=mode,
         masking_hmac_key=hmac_key.encode() if hmac_key else None,
+        admin_tenant_bypass=env.flag("CORESDK_ADMIN_TENANT_BYPASS", False),
         vault=_vault(env),
         revocations=revocations,
         audit=audit,

@@ -118,14 +118,27 @@ async def test_secrets_without_vault_fail_closed(channel: grpc.aio.Channel) -> N
     assert (info.value.code(), error_reason(info.value)) == (grpc.StatusCode.UNAVAILABLE, "VAULT_NOT_CONFIGURED")
 
 
-async def test_pending_services_answer_unimplemented(channel: grpc.aio.Channel) -> None:
-    calls = [
-        policy_pb2_grpc.PolicyServiceStub(channel).Authorize(policy_pb2.AuthorizeRequest()),
-    ]
-    for call in calls:
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await call
-        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+async def test_authorize_over_grpc(channel: grpc.aio.Channel, keys: dict[str, SigningKey]) -> None:
+    from coresdk.client import error_reason
+
+    stub = policy_pb2_grpc.PolicyServiceStub(channel)
+    token = keys["rs"].sign(claims())  # editor in tenant-a with orders:read orders:write
+    ok = await stub.Authorize(
+        policy_pb2.AuthorizeRequest(token=token, resource="orders", action="write", tenant_id="tenant-a")
+    )
+    assert (ok.allowed, ok.reason, ok.principal.subject) == (True, "ALLOWED", "user-42")
+    other = await stub.Authorize(
+        policy_pb2.AuthorizeRequest(token=token, resource="orders", action="read", tenant_id="tenant-b")
+    )
+    assert (other.allowed, other.reason) == (False, "TENANT_MISMATCH")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Authorize(policy_pb2.AuthorizeRequest(token=token, resource="orders", action="read"))
+    assert (info.value.code(), error_reason(info.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "TENANT_REQUIRED")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Authorize(
+            policy_pb2.AuthorizeRequest(token="garbage", resource="orders", action="read", tenant_id="t")
+        )
+    assert (info.value.code(), error_reason(info.value)) == (grpc.StatusCode.UNAUTHENTICATED, "MALFORMED")
 
 
 async def test_health_http_endpoints(sidecar: SidecarProcess, auth_stub: auth_pb2_grpc.AuthServiceStub) -> None:
