@@ -12,7 +12,7 @@ from typing import Any
 
 from controlplane.audit.checkpoints import Checkpointer
 from controlplane.store.audit import AuditStore
-from coresdk.audit.checkpoint import Checkpoint, sign_checkpoint
+from coresdk.audit.checkpoint import Checkpoint
 from coresdk.audit.merkle import record_tree_leaves, root_from_leaf_hashes
 from coresdk.audit.record import utc_timestamp
 
@@ -41,6 +41,3 @@ async def prune(
         count = await store.prune(chain_id, through, hashes[-1].hex(), note)
         report.append({"chain_id": chain_id, "pruned_through": through, "records_pruned": count, "cutoff": cutoff})
     return report
-
-
-__all__ = ["prune", "retention_origin", "sign_checkpoint"]

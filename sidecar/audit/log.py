@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coresdk import reasons
 from coresdk.audit.record import GENESIS_HASH, SealedRecord, seal
 from coresdk.errors import Unavailable
 from sidecar.audit.journal import Journal, JournalCorrupt, JournalEntry
@@ -112,6 +111,3 @@ class AuditLog:
 
     def close(self) -> None:
         self._journal.close()
-
-
-__all__ = ["AUDIT_UNAVAILABLE", "AuditLog", "reasons"]
