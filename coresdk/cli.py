@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("sidecar", help="run the sidecar (gRPC on loopback; configured by CORESDK_* variables)")
     sub.add_parser("controlplane", help="run the control plane (configured by CORESDK_* variables)")
+    sub.add_parser("gateway", help="run the gateway (configured by CORESDK_* variables)")
     dev = sub.add_parser("dev", help="run the whole system locally on embedded defaults (development mode)")
     dev.add_argument("--data-dir", default=os.environ.get("CORESDK_DATA_DIR", ".coresdk-data"))
     dev.add_argument("--check", action="store_true", help="start, run the example end to end, stop; exit status tells")
@@ -200,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_service("sidecar.server")
     if args.command == "controlplane":
         return _run_service("controlplane.app")
+    if args.command == "gateway":
+        return _run_service("gateway.app")
     if args.command == "dev":
         return _dev(args)
     if args.command == "dev-token":

@@ -1,0 +1,83 @@
+"""The gateway's settings, read once and validated at start (routes file included)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from coresdk.config.env import Env, split_host_port, validate_fetch_url
+from coresdk.errors import ConfigError
+
+_PERMISSION = re.compile(r"[a-z][a-z0-9_.-]{0,63}:[a-z][a-z0-9_.-]{0,63}")
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # exact, or with {name} segments
+    resource: str
+    action: str
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    addr: str
+    upstream_url: str
+    sidecar_addr: str
+    cp_url: str | None
+    routes: tuple[Route, ...]
+    max_body_bytes: int
+    timeout_seconds: float
+
+
+def load_routes(path: Path) -> tuple[Route, ...]:
+    var = "CORESDK_ROUTES_FILE"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(var, f"cannot read JSON from {path}: {exc}") from None
+    entries = doc.get("routes") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(var, 'must be {"routes": [{"method", "path", "permission"}, ...]}')
+    routes, seen = [], set()
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or set(e) != {"method", "path", "permission"}:
+            raise ConfigError(var, f"routes[{i}] needs exactly method, path, permission")
+        method, rpath, perm = e["method"], e["path"], e["permission"]
+        if method not in _METHODS:
+            raise ConfigError(var, f"routes[{i}].method {method!r} is not an HTTP method")
+        if not isinstance(rpath, str) or not rpath.startswith("/") or "*" in rpath:
+            raise ConfigError(var, f"routes[{i}].path must be an absolute path without wildcards")
+        if not isinstance(perm, str) or not _PERMISSION.fullmatch(perm):
+            raise ConfigError(var, f"routes[{i}].permission {perm!r} must be resource:action")
+        shape = (method, re.sub(r"\{[^/]+\}", "{}", rpath))
+        if shape in seen:
+            raise ConfigError(var, f"routes[{i}] overlaps an earlier route ({method} {rpath})")
+        seen.add(shape)
+        resource, action = perm.split(":")
+        routes.append(Route(method, rpath, resource, action))
+    return tuple(routes)
+
+
+def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
+    env = Env(environ)
+    addr = env.text("CORESDK_GATEWAY_ADDR", "127.0.0.1:8000") or "127.0.0.1:8000"
+    split_host_port(addr, "CORESDK_GATEWAY_ADDR")
+    upstream = validate_fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
+    cp = env.raw("CORESDK_CP_URL")
+    routes_file = Path(env.text("CORESDK_ROUTES_FILE", "config/routes.json") or "config/routes.json")
+    if not routes_file.is_file():
+        raise ConfigError("CORESDK_ROUTES_FILE", f"file not found: {routes_file}")
+    return GatewayConfig(
+        addr=addr,
+        upstream_url=upstream.rstrip("/"),
+        sidecar_addr=env.text("CORESDK_SIDECAR_ADDR", "[::1]:50051") or "[::1]:50051",
+        cp_url=validate_fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
+        routes=load_routes(routes_file),
+        max_body_bytes=env.integer("CORESDK_GATEWAY_MAX_BODY", 1024 * 1024, minimum=1024, maximum=1 << 30),
+        timeout_seconds=env.number("CORESDK_GATEWAY_TIMEOUT", 30.0, minimum=0.5, maximum=600.0),
+    )

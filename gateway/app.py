@@ -1,0 +1,281 @@
+"""The gateway: every route authenticated and authorized through the sidecar, then proxied (streaming) upstream.
+
+Order per request: size limits → strip incoming identity headers → public routes (health; OAuth protocol endpoints,
+discovery and JWKS forwarded to the control plane) → Authenticate (sidecar) → Authorize from the route map
+(sidecar) → forward with X-User-ID / X-Tenant-ID / X-Scopes / X-Request-ID taken from the verified token. A route
+missing from the map is 404; a sidecar that cannot answer is 503 — never a pass-through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import grpc
+from aiohttp import web
+
+from coresdk.client import error_reason
+from coresdk.config.env import split_host_port
+from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config
+from coresdk.errors import ConfigError
+from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2, policy_pb2, policy_pb2_grpc
+
+log = logging.getLogger("coresdk.gateway")
+HSTS = "max-age=63072000; includeSubDomains"
+IDENTITY_PREFIXES = (
+    "x-user",
+    "x-tenant",
+    "x-scope",
+    "x-role",
+    "x-client",
+    "x-request-id",
+    "x-forwarded-user",
+    "x-auth",
+)
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "authorization",
+}
+CONTROL_PLANE_PREFIXES = (
+    "/v1/oauth/authorize",
+    "/v1/oauth/token",
+    "/v1/oauth/revoke",
+    "/v1/oauth/introspect",
+    "/v1/oauth/logout",
+    "/.well-known/",
+    "/api/v1/jwks",
+)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error(status: int, code: str, description: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": code, "error_description": description}, status=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+
+
+def compile_routes(routes: tuple[Route, ...]) -> list[CompiledRoute]:
+    out = []
+    for r in routes:
+        regex = "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^/]+\})", r.path)
+        )
+        out.append(CompiledRoute(r, re.compile(f"^{regex}$")))
+    return out
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.routes = compile_routes(config.routes)
+        self.channel: grpc.aio.Channel | None = None
+        self.session: aiohttp.ClientSession | None = None
+
+    def match(self, method: str, path: str) -> Route | None:
+        for c in self.routes:
+            if c.route.method == method and c.pattern.match(path):
+                return c.route
+        return None
+
+    async def start(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.config.sidecar_addr)
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds), auto_decompress=False
+        )
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        if self.channel is not None:
+            await self.channel.close()
+
+    async def authenticate(self, request: web.Request) -> common_pb2.Principal | web.Response:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme != "Bearer" or not token or " " in token.strip() or len(token) > 16384:
+            return error(
+                401, "invalid_token", "a Bearer token is required", {"WWW-Authenticate": 'Bearer realm="coresdk"'}
+            )
+        assert self.channel is not None
+        try:
+            stub = auth_pb2_grpc.AuthServiceStub(self.channel)  # type: ignore[no-untyped-call]
+            principal: common_pb2.Principal = await stub.Authenticate(
+                auth_pb2.AuthenticateRequest(token=token.strip()), timeout=3
+            )
+            return principal
+        except grpc.aio.AioRpcError as err:
+            if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
+                return error(
+                    401,
+                    "invalid_token",
+                    f"token refused ({error_reason(err) or err.code().name})",
+                    {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+            log.warning("sidecar unavailable for Authenticate: %s", err.code().name)
+            return error(503, "temporarily_unavailable", "authentication is unavailable", {"Retry-After": "5"})
+
+    async def authorize(self, principal: common_pb2.Principal, route: Route) -> web.Response | None:
+        assert self.channel is not None
+        try:
+            stub = policy_pb2_grpc.PolicyServiceStub(self.channel)  # type: ignore[no-untyped-call]
+            decision = await stub.Authorize(
+                policy_pb2.AuthorizeRequest(
+                    principal=principal, resource=route.resource, action=route.action, tenant_id=principal.tenant_id
+                ),
+                timeout=3,
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                return error(403, "forbidden", f"request refused ({error_reason(err)})")
+            log.warning("sidecar unavailable for Authorize: %s", err.code().name)
+            return error(503, "temporarily_unavailable", "authorization is unavailable", {"Retry-After": "5"})
+        if not decision.allowed:
+            return error(403, "forbidden", f"not allowed ({decision.reason})")
+        return None
+
+    async def forward(self, request: web.Request, base: str, identity: Mapping[str, str]) -> web.StreamResponse:
+        assert self.session is not None
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in HOP_BY_HOP and not k.lower().startswith(IDENTITY_PREFIXES)
+        }
+        headers.update(identity)
+        url = base + request.rel_url.raw_path_qs
+        try:
+            async with self.session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=request.content if request.body_exists else None,
+                allow_redirects=False,
+            ) as upstream:
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                for k, v in upstream.headers.items():
+                    if k.lower() not in HOP_BY_HOP:
+                        response.headers.add(k, v)
+                response.headers["Strict-Transport-Security"] = HSTS
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_chunked(65536):
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("upstream unavailable: %s", type(exc).__name__)
+            return error(502, "bad_gateway", "the upstream did not answer")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        request_id = str(uuid.uuid4())
+        if path == "/healthz":
+            return web.json_response({"status": "ok"})
+        if path.startswith(CONTROL_PLANE_PREFIXES):
+            if self.config.cp_url is None:
+                return error(404, "not_found", "no control plane is configured")
+            return await self.forward(request, self.config.cp_url, {"X-Request-ID": request_id})
+        route = self.match(request.method, path)
+        authenticated = await self.authenticate(request)
+        if isinstance(authenticated, web.Response):
+            return authenticated
+        if route is None:
+            return error(404, "not_found", "no such route")
+        denied = await self.authorize(authenticated, route)
+        if denied is not None:
+            return denied
+        identity = {
+            "X-User-ID": authenticated.subject,
+            "X-Tenant-ID": authenticated.tenant_id,
+            "X-Scopes": " ".join(authenticated.scopes),
+            "X-Request-ID": request_id,
+        }
+        log.info(
+            "forward method=%s route=%s user=%s tenant=%s request_id=%s",
+            request.method,
+            route.path,
+            authenticated.subject,
+            authenticated.tenant_id,
+            request_id,
+        )
+        return await self.forward(request, self.config.upstream_url, identity)
+
+
+@web.middleware
+async def hardening(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        response = error(413, "request_too_large", "body too large")
+    except web.HTTPException as exc:
+        response = error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("unhandled gateway error path=%s", request.path)
+        response = error(500, "server_error", "internal error")
+    if not response.prepared:
+        response.headers["Strict-Transport-Security"] = HSTS
+    return response
+
+
+def build_app(gateway: Gateway) -> web.Application:
+    app = web.Application(middlewares=[hardening], client_max_size=gateway.config.max_body_bytes)
+
+    async def entry(request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > gateway.config.max_body_bytes:
+            return error(413, "request_too_large", "body too large")
+        return await gateway.handle(request)
+
+    app.router.add_route("*", "/{tail:.*}", entry)
+    return app
+
+
+async def serve(config: GatewayConfig) -> None:
+    gateway = Gateway(config)
+    await gateway.start()
+    runner = web.AppRunner(build_app(gateway), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    host, port = split_host_port(config.addr, "CORESDK_GATEWAY_ADDR")
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError("CORESDK_GATEWAY_ADDR", f"cannot listen on {config.addr}: {exc}") from None
+    log.info("gateway listening addr=%s upstream=%s routes=%d", config.addr, config.upstream_url, len(config.routes))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await gateway.stop()
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    try:
+        asyncio.run(serve(load_gateway_config(environ)))
+    except ConfigError as exc:
+        print(f"coresdk gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0

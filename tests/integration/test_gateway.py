@@ -1,0 +1,183 @@
+"""The gateway in front of a real upstream, authenticating and authorizing through the real sidecar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from aiohttp import web
+
+from tests.support.ports import free_port
+from tests.support.processes import ROOT, SidecarProcess
+from tests.support.tokens import SigningKey, claims
+
+
+class Upstream:
+    """An application behind the gateway that echoes what reached it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.seen: list[dict[str, Any]] = []
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def echo(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.seen.append(
+                {"path": request.path, "headers": dict(request.headers), "body": body.decode(errors="replace")}
+            )
+            return web.json_response({"ok": True, "path": request.path})
+
+        async def start() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", echo)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+
+class GatewayProcess:
+    def __init__(self, upstream: Upstream, sidecar_addr: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
+        env.update(
+            {
+                "PYTHONPATH": str(ROOT),
+                "CORESDK_GATEWAY_ADDR": f"127.0.0.1:{self.port}",
+                "CORESDK_UPSTREAM_URL": f"http://127.0.0.1:{upstream.port}",
+                "CORESDK_SIDECAR_ADDR": sidecar_addr,
+                "CORESDK_ROUTES_FILE": str(ROOT / "config" / "routes.json"),
+                "CORESDK_GATEWAY_MAX_BODY": "65536",
+            }
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError("gateway did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Upstream:
+    return Upstream()
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: Upstream, sidecar: SidecarProcess) -> Iterator[GatewayProcess]:
+    gw = GatewayProcess(upstream, sidecar.target)
+    yield gw
+    gw.stop()
+
+
+def bearer(keys: dict[str, SigningKey], **kw: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {keys['rs'].sign(claims(**kw))}"}
+
+
+def test_identity_headers_come_from_the_token_only(
+    gateway: GatewayProcess, upstream: Upstream, keys: dict[str, SigningKey]
+) -> None:
+    spoof = {
+        "X-Tenant-ID": "evil",
+        "X-User-ID": "root",
+        "X-Scopes": "admin:all",
+        "X-Roles": "admin",
+        "x-user-id": "root2",
+    }
+    resp = requests.get(f"{gateway.url}/v1/orders?x=1", headers={**bearer(keys), **spoof}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+    seen = upstream.seen[-1]["headers"]
+    assert (seen["X-User-ID"], seen["X-Tenant-ID"], seen["X-Scopes"]) == (
+        "user-42",
+        "tenant-a",
+        "orders:read orders:write",
+    )
+    assert "X-Roles" not in seen and "Authorization" not in seen
+    assert seen["X-Request-ID"]
+
+
+def test_unauthenticated_and_malformed_authorization(gateway: GatewayProcess, keys: dict[str, SigningKey]) -> None:
+    token = keys["rs"].sign(claims())
+    for headers in (
+        {},
+        {"Authorization": "Basic dXNlcjpwdw=="},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"bearer {token}"},
+        {"Authorization": "Bearer not.a.token"},
+        {"Authorization": f"Bearer {token} extra"},
+    ):
+        resp = requests.get(f"{gateway.url}/v1/orders", headers=headers, timeout=10)
+        assert resp.status_code == 401, (headers, resp.text)
+        assert resp.json()["error"] == "invalid_token"
+        assert "Strict-Transport-Security" in resp.headers
+
+
+def test_unlisted_route_and_missing_scope_are_not_forwarded(
+    gateway: GatewayProcess, upstream: Upstream, keys: dict[str, SigningKey]
+) -> None:
+    before = len(upstream.seen)
+    assert requests.get(f"{gateway.url}/v1/admin/secret", headers=bearer(keys), timeout=10).status_code == 404
+    assert requests.delete(f"{gateway.url}/v1/orders", headers=bearer(keys), timeout=10).status_code == 404
+    denied = requests.get(f"{gateway.url}/v1/agent/tasks", headers=bearer(keys), timeout=10)
+    assert denied.status_code == 403 and "SCOPE_MISSING" in denied.json()["error_description"]
+    other_tenant_viewer = bearer(keys, roles=["viewer"], scope="orders:write")
+    assert (
+        requests.post(f"{gateway.url}/v1/orders", headers=other_tenant_viewer, json={}, timeout=10).status_code == 403
+    )
+    assert len(upstream.seen) == before
+
+
+def test_public_health_and_body_limits(gateway: GatewayProcess, keys: dict[str, SigningKey]) -> None:
+    assert requests.get(f"{gateway.url}/healthz", timeout=5).status_code == 200
+    big = requests.post(f"{gateway.url}/v1/orders", headers=bearer(keys), data=b"x" * 70000, timeout=10)
+    assert big.status_code == 413
+
+
+def test_conflicting_content_length_and_transfer_encoding_refused(
+    gateway: GatewayProcess, keys: dict[str, SigningKey]
+) -> None:
+    token = keys["rs"].sign(claims())
+    raw = (
+        f"POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 4\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/admin HTTP/1.1\r\nHost: x\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(raw)
+        answer = sock.recv(4096).decode(errors="replace")
+    assert answer.split(" ")[1] == "400", answer[:80]
+    assert "/v1/admin" not in answer
+
+
+def test_sidecar_unreachable_is_503_never_pass_through(upstream: Upstream, keys: dict[str, SigningKey]) -> None:
+    gw = GatewayProcess(upstream, f"127.0.0.1:{free_port()}")
+    try:
+        before = len(upstream.seen)
+        resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=15)
+        assert resp.status_code == 503
+        assert json.loads(resp.text)["error"] == "temporarily_unavailable"
+        assert len(upstream.seen) == before
+    finally:
+        gw.stop()
