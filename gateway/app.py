@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 import aiohttp
 import grpc
@@ -26,6 +27,7 @@ from coresdk.client import error_reason
 from coresdk.config.env import split_host_port
 from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config
 from coresdk.errors import ConfigError
+from coresdk.masking.engine import Masker
 from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2, policy_pb2, policy_pb2_grpc
 
 log = logging.getLogger("coresdk.gateway")
@@ -90,6 +92,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.routes = compile_routes(config.routes)
+        self.masker = Masker(None)  # logs never hold a detected value in the clear
         self.channel: grpc.aio.Channel | None = None
         self.session: aiohttp.ClientSession | None = None
 
@@ -210,10 +213,12 @@ class Gateway:
             "X-Scopes": " ".join(authenticated.scopes),
             "X-Request-ID": request_id,
         }
+        target, _ = self.masker.mask_text(unquote_plus(request.rel_url.raw_path_qs))
         log.info(
-            "forward method=%s route=%s user=%s tenant=%s request_id=%s",
+            "forward method=%s route=%s target=%s user=%s tenant=%s request_id=%s",
             request.method,
             route.path,
+            target,
             authenticated.subject,
             authenticated.tenant_id,
             request_id,

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,9 +64,11 @@ class GatewayProcess:
                 "CORESDK_GATEWAY_MAX_BODY": "65536",
             }
         )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"gateway-{self.port}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -181,3 +184,15 @@ def test_sidecar_unreachable_is_503_never_pass_through(upstream: Upstream, keys:
         assert len(upstream.seen) == before
     finally:
         gw.stop()
+
+
+def test_gateway_logs_are_masked(gateway: GatewayProcess, keys: dict[str, SigningKey]) -> None:
+    resp = requests.get(
+        f"{gateway.url}/v1/orders?email=carol%40example.com&card=4111111111111111", headers=bearer(keys), timeout=10
+    )
+    assert resp.status_code == 200
+    time.sleep(0.3)
+    log = gateway.log_path.read_text()
+    assert "route=/v1/orders" in log
+    assert "carol" not in log and "4111111111111111" not in log
+    assert "[EMAIL_ADDRESS]" in log
