@@ -54,7 +54,6 @@ HOP_BY_HOP = {
     "upgrade",
     "host",
     "content-length",
-    "authorization",
 }
 CONTROL_PLANE_PREFIXES = (
     "/v1/oauth/authorize",
@@ -158,12 +157,17 @@ class Gateway:
             return error(403, "forbidden", f"not allowed ({decision.reason})")
         return None
 
-    async def forward(self, request: web.Request, base: str, identity: Mapping[str, str]) -> web.StreamResponse:
+    async def forward(
+        self, request: web.Request, base: str, identity: Mapping[str, str], keep_authorization: bool = False
+    ) -> web.StreamResponse:
+        """keep_authorization: the control plane needs client authentication; the application never gets the token."""
         assert self.session is not None
         headers = {
             k: v
             for k, v in request.headers.items()
-            if k.lower() not in HOP_BY_HOP and not k.lower().startswith(IDENTITY_PREFIXES)
+            if k.lower() not in HOP_BY_HOP
+            and not k.lower().startswith(IDENTITY_PREFIXES)
+            and (keep_authorization or k.lower() != "authorization")
         }
         headers.update(identity)
         url = base + request.rel_url.raw_path_qs
@@ -197,7 +201,9 @@ class Gateway:
         if path.startswith(CONTROL_PLANE_PREFIXES):
             if self.config.cp_url is None:
                 return error(404, "not_found", "no control plane is configured")
-            return await self.forward(request, self.config.cp_url, {"X-Request-ID": request_id})
+            return await self.forward(
+                request, self.config.cp_url, {"X-Request-ID": request_id}, keep_authorization=True
+            )
         route = self.match(request.method, path)
         authenticated = await self.authenticate(request)
         if isinstance(authenticated, web.Response):

@@ -50,8 +50,8 @@ class Upstream:
 
 
 class GatewayProcess:
-    def __init__(self, upstream: Upstream, sidecar_addr: str) -> None:
-        self.port = free_port()
+    def __init__(self, upstream: Upstream, sidecar_addr: str, cp_url: str = "", port: int = 0) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
         env.update(
@@ -64,6 +64,8 @@ class GatewayProcess:
                 "CORESDK_GATEWAY_MAX_BODY": "65536",
             }
         )
+        if cp_url:
+            env["CORESDK_CP_URL"] = cp_url
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"gateway-{self.port}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -196,3 +198,53 @@ def test_gateway_logs_are_masked(gateway: GatewayProcess, keys: dict[str, Signin
     assert "route=/v1/orders" in log
     assert "carol" not in log and "4111111111111111" not in log
     assert "[EMAIL_ADDRESS]" in log
+
+
+def test_oauth_pkce_flow_through_the_gateway_end_to_end(upstream: Upstream, jwks: Any, tmp_path: Path) -> None:
+    """One public origin: sign-in, token and API calls all go through the gateway."""
+    from tests.support.controlplane import SIDECAR_TOKEN, ControlPlaneProcess
+    from tests.support.oauth import PASSWORD, REDIRECT, authorize, pkce_session
+
+    gw_port = free_port()
+    public = f"http://127.0.0.1:{gw_port}"
+    cp = ControlPlaneProcess(tmp_path / "cp", f"sqlite:///{tmp_path / 'cp.db'}", CORESDK_ISSUER=public)
+    sidecar = SidecarProcess(
+        {
+            "CORESDK_JWKS_URI": f"{cp.url}/api/v1/jwks",
+            "CORESDK_EXPECTED_ISSUER": public,
+            "CORESDK_EXPECTED_AUDIENCE": "coresdk",
+            "CORESDK_CP_URL": cp.url,
+            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
+        }
+    )
+    gw = GatewayProcess(upstream, sidecar.target, cp_url=cp.url, port=gw_port)
+    try:
+        cp.create_user("gw-user", PASSWORD, tenant_id="tenant-g", roles=["editor"])
+        app = cp.create_app(
+            name="via-gateway",
+            scopes=["orders:read"],
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=[REDIRECT],
+        )
+        discovery = requests.get(f"{public}/.well-known/oauth-authorization-server", timeout=10).json()
+        assert discovery["token_endpoint"] == f"{public}/v1/oauth/token"
+        client = pkce_session(cp, app, "orders:read")
+        gateway_cp = type("ViaGateway", (), {"url": public})()
+        location, state, verifier = authorize(gateway_cp, client, "gw-user")  # type: ignore[arg-type]
+        token = client.fetch_token(
+            f"{public}/v1/oauth/token", authorization_response=location, code_verifier=verifier, state=state
+        )
+        resp = requests.get(
+            f"{public}/v1/orders", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10
+        )
+        assert resp.status_code == 200, resp.text
+        seen = upstream.seen[-1]["headers"]
+        assert (seen["X-User-ID"], seen["X-Tenant-ID"]) == ("gw-user", "tenant-g")
+        write = requests.post(
+            f"{public}/v1/orders", headers={"Authorization": f"Bearer {token['access_token']}"}, json={}, timeout=10
+        )
+        assert write.status_code == 403  # the token holds orders:read only
+    finally:
+        gw.stop()
+        sidecar.stop()
+        cp.stop()
