@@ -85,9 +85,21 @@ def run_dev(data_dir: str, check: bool = False) -> int:
 
     env["CORESDK_CP_URL"] = cp_url
     env["CORESDK_CP_TOKEN"] = dev_secret_file(data / "sidecar-token")
+    gateway_addr = os.environ.get("CORESDK_GATEWAY_ADDR", "127.0.0.1:8000")
+    upstream_addr = os.environ.get("CORESDK_DEMO_UPSTREAM_ADDR", "127.0.0.1:9000")
+    env.update(
+        {
+            "CORESDK_GATEWAY_ADDR": gateway_addr,
+            "CORESDK_DEMO_UPSTREAM_ADDR": upstream_addr,
+            "CORESDK_UPSTREAM_URL": f"http://{upstream_addr}",
+            "CORESDK_ROUTES_FILE": str(Path(__file__).resolve().parent.parent / "config" / "routes.json"),
+        }
+    )
     steps = [
         ("control plane", "controlplane", f"{cp_url}/healthz"),
         ("sidecar", "sidecar", f"http://{health_addr}/readyz"),
+        ("demo upstream", "gateway.demo_upstream", f"http://{upstream_addr}/healthz"),
+        ("gateway", "gateway", f"http://{gateway_addr}/healthz"),
     ]
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     vault_addr = os.environ.get("CORESDK_DEV_VAULT_ADDR", "127.0.0.1:8200")
@@ -125,6 +137,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
             f"""
   OpenBao (dev)   {env["VAULT_ADDR"]}   (AppRole for the sidecar; demo secret at app/demo)
   control plane   {cp_url}   (JWKS: {cp_url}/api/v1/jwks)
+  gateway         http://{gateway_addr}   (routes: config/routes.json; app behind it: http://{upstream_addr})
   sidecar (gRPC)  {sidecar_addr}   health/metrics: http://{health_addr}/readyz  /metrics
   logs            {logs}
 
@@ -138,10 +151,11 @@ def run_dev(data_dir: str, check: bool = False) -> int:
     {coresdk} authenticate --addr '{sidecar_addr}' "$TOKEN"
     curl -s -H "Authorization: Bearer $(cat {data / "admin-token"})" '{cp_url}/api/v1/audit?verify_chain=true'
     {coresdk} secret --addr '{sidecar_addr}' app/demo database_password
+    curl -s -H "Authorization: Bearer $TOKEN" http://{gateway_addr}/v1/orders
 """
         )
         if check:
-            return _self_check(coresdk, str(data), sidecar_addr, env)
+            return _self_check(coresdk, str(data), sidecar_addr, env, gateway_addr)
         print("Press Ctrl-C to stop.")
         signal.signal(signal.SIGTERM, _interrupt)
         while True:
@@ -213,7 +227,7 @@ def _ensure_demo(data: Path, cp_url: str) -> dict[str, Any]:
     return demo
 
 
-def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, str]) -> int:
+def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, str], gateway_addr: str) -> int:
     token = subprocess.run(
         [coresdk, "dev-token", "--data-dir", data_dir],
         capture_output=True,
@@ -243,6 +257,14 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     secret_ok = secret.returncode == 0 and bool(secret.stdout.strip())
     print(f"secret from Vault through the sidecar: {'ok' if secret_ok else 'FAILED'}")
     ok = ok and secret_ok
+    through = urllib.request.Request(
+        f"http://{gateway_addr}/v1/orders", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(through, timeout=10) as resp:  # noqa: S310
+        seen = json.loads(resp.read())
+    gateway_ok = bool(seen.get("user")) and seen.get("tenant") == "tenant-demo"
+    print(f"gateway → app with identity from the token: {'ok' if gateway_ok else 'FAILED'} ({seen})")
+    ok = ok and gateway_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
     print("self-check:", "PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -24,6 +24,8 @@ def test_dev_starts_everything_serves_a_token_and_stops(tmp_path: Path) -> None:
         CORESDK_SIDECAR_ADDR=f"[::1]:{free_port('::1')}",
         CORESDK_HEALTH_ADDR=f"127.0.0.1:{free_port()}",
         CORESDK_DEV_VAULT_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_GATEWAY_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_DEMO_UPSTREAM_ADDR=f"127.0.0.1:{free_port()}",
     )
     coresdk = str(Path(sys.executable).parent / "coresdk")
     result = subprocess.run(
@@ -37,6 +39,7 @@ def test_dev_starts_everything_serves_a_token_and_stops(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-check: PASS" in result.stdout
     assert "secret from Vault through the sidecar: ok" in result.stdout
+    assert "gateway → app with identity from the token: ok" in result.stdout
     assert "stopped." in result.stdout
     key = tmp_path / "data" / "signing-key.pem"
     assert key.stat().st_mode & 0o077 == 0, "the generated signing key must be private to its owner"
