@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -40,6 +37,7 @@ from controlplane.store.store import Store
 from coresdk.config.controlplane import ControlPlaneConfig, load_controlplane_config
 from coresdk.config.env import split_host_port
 from coresdk.errors import ConfigError
+from coresdk.runtime import run_service, stop_signal
 
 log = logging.getLogger("coresdk.controlplane")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -177,6 +175,7 @@ async def _daily_retention(ctx: Context) -> None:
 
 
 async def serve(config: ControlPlaneConfig) -> None:
+    stop = stop_signal()
     try:
         ctx = await build_context(config)
     except StoreUnavailable as exc:
@@ -199,10 +198,6 @@ async def serve(config: ControlPlaneConfig) -> None:
         ctx.store.db.dialect,
         config.env,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     retention_task.cancel()
     await runner.cleanup()
@@ -212,11 +207,4 @@ async def serve(config: ControlPlaneConfig) -> None:
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
-    environ = os.environ if environ is None else environ
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
-    try:
-        asyncio.run(serve(load_controlplane_config(environ)))
-    except ConfigError as exc:
-        print(f"coresdk controlplane: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_service("controlplane", load_controlplane_config, serve, environ)

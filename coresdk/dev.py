@@ -257,9 +257,7 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     secret_ok = secret.returncode == 0 and bool(secret.stdout.strip())
     print(f"secret from Vault through the sidecar: {'ok' if secret_ok else 'FAILED'}")
     ok = ok and secret_ok
-    through = urllib.request.Request(
-        f"http://{gateway_addr}/v1/orders", headers={"Authorization": f"Bearer {token}"}
-    )
+    through = urllib.request.Request(f"http://{gateway_addr}/v1/orders", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(through, timeout=10) as resp:  # noqa: S310
         seen = json.loads(resp.read())
     gateway_ok = bool(seen.get("user")) and seen.get("tenant") == "tenant-demo"

@@ -8,12 +8,8 @@ missing from the map is 404; a sidecar that cannot answer is 503 — never a pas
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import re
-import signal
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +24,7 @@ from coresdk.config.env import split_host_port
 from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config
 from coresdk.errors import ConfigError
 from coresdk.masking.engine import Masker
+from coresdk.runtime import run_service, stop_signal
 from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2, policy_pb2, policy_pb2_grpc
 
 log = logging.getLogger("coresdk.gateway")
@@ -261,6 +258,7 @@ def build_app(gateway: Gateway) -> web.Application:
 
 
 async def serve(config: GatewayConfig) -> None:
+    stop = stop_signal()
     gateway = Gateway(config)
     await gateway.start()
     runner = web.AppRunner(build_app(gateway), access_log=None, handler_cancellation=True)
@@ -272,21 +270,10 @@ async def serve(config: GatewayConfig) -> None:
         await runner.cleanup()
         raise ConfigError("CORESDK_GATEWAY_ADDR", f"cannot listen on {config.addr}: {exc}") from None
     log.info("gateway listening addr=%s upstream=%s routes=%d", config.addr, config.upstream_url, len(config.routes))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
     await gateway.stop()
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
-    environ = os.environ if environ is None else environ
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
-    try:
-        asyncio.run(serve(load_gateway_config(environ)))
-    except ConfigError as exc:
-        print(f"coresdk gateway: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_service("gateway", load_gateway_config, serve, environ)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import sys
 from collections.abc import Mapping
 
 import grpc
@@ -23,6 +20,7 @@ from coresdk.config.env import split_host_port
 from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
 from coresdk.errors import ConfigError
 from coresdk.masking.engine import Masker
+from coresdk.runtime import run_service, stop_signal
 from coresdk.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -234,10 +232,7 @@ class Sidecar:
 
 async def serve(config: SidecarConfig) -> None:
     sidecar = Sidecar(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_signal()
     await sidecar.start()
     await stop.wait()
     log.info("shutting down")
@@ -246,18 +241,4 @@ async def serve(config: SidecarConfig) -> None:
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
-    environ = os.environ if environ is None else environ
-    logging.basicConfig(
-        level=environ.get("CORESDK_LOG_LEVEL", "INFO").upper()
-        if environ.get("CORESDK_LOG_LEVEL", "INFO").upper() in ("DEBUG", "INFO", "WARNING", "ERROR")
-        else "INFO",
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        config = load_sidecar_config(environ)
-        asyncio.run(serve(config))
-    except ConfigError as exc:
-        print(f"coresdk sidecar: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_service("sidecar", load_sidecar_config, serve, environ)

@@ -1,0 +1,46 @@
+"""What every CoreSDK process does the same way: read its configuration once, run until SIGTERM/SIGINT, and turn a
+configuration error into one line naming the variable and exit status 2 (never a stack trace)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+from coresdk.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def stop_signal() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT. Take it before starting anything, so a stop during start-up is graceful."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def run_service(
+    name: str,
+    load: Callable[[Mapping[str, str]], C],
+    serve: Callable[[C], Coroutine[Any, Any, None]],
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    environ = os.environ if environ is None else environ
+    level = environ.get("CORESDK_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(serve(load(environ)))
+    except ConfigError as exc:
+        print(f"coresdk {name}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 0
