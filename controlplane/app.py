@@ -26,7 +26,6 @@ from controlplane.oauth.context import AuditRuntime, Context, ControlPlaneMetric
 from controlplane.oauth.errors import ApiError, OAuthError, error_response
 from controlplane.oauth.introspect import introspect
 from controlplane.oauth.issue import TokenIssuer
-from controlplane.oauth.ratelimit import RateLimiter
 from controlplane.oauth.revoke import logout, revoke
 from controlplane.oauth.token import token_endpoint
 from controlplane.secrets import ServerKeys
@@ -37,6 +36,7 @@ from controlplane.store.store import Store
 from coresdk.config.controlplane import ControlPlaneConfig, load_controlplane_config
 from coresdk.config.env import split_host_port
 from coresdk.errors import ConfigError
+from coresdk.ratelimit import RateLimiter
 from coresdk.runtime import run_service, stop_signal
 
 log = logging.getLogger("coresdk.controlplane")

@@ -24,6 +24,7 @@ from coresdk.config.env import split_host_port
 from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config
 from coresdk.errors import ConfigError
 from coresdk.masking.engine import Masker
+from coresdk.ratelimit import RateLimiter
 from coresdk.runtime import run_service, stop_signal
 from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2, policy_pb2, policy_pb2_grpc
 
@@ -89,6 +90,10 @@ class Gateway:
         self.config = config
         self.routes = compile_routes(config.routes)
         self.masker = Masker(None)  # logs never hold a detected value in the clear
+        self.quotas = {
+            name: RateLimiter(plan.requests_per_minute / 60.0, plan.burst)
+            for name, plan in config.entitlements.plans.items()
+        }
         self.channel: grpc.aio.Channel | None = None
         self.session: aiohttp.ClientSession | None = None
 
@@ -154,6 +159,21 @@ class Gateway:
             return error(403, "forbidden", f"not allowed ({decision.reason})")
         return None
 
+    def entitled(self, tenant_id: str) -> web.Response | None:
+        """Plan and quota of the tenant; no plan, or any failure to decide, refuses (fail closed)."""
+        ent = self.config.entitlements
+        try:
+            plan = ent.tenants.get(tenant_id) or ent.default_plan
+            if plan is None:
+                return error(403, "no_entitlement", "this tenant has no plan")
+            wait = self.quotas[plan].take(f"{plan}:{tenant_id}")
+        except Exception:
+            log.exception("entitlement check failed")
+            return error(503, "temporarily_unavailable", "the entitlement check failed", {"Retry-After": "5"})
+        if wait is not None:
+            return error(429, "quota_exceeded", f"plan {plan} quota exceeded", {"Retry-After": str(wait)})
+        return None
+
     async def forward(
         self, request: web.Request, base: str, identity: Mapping[str, str], keep_authorization: bool = False
     ) -> web.StreamResponse:
@@ -210,6 +230,9 @@ class Gateway:
         denied = await self.authorize(authenticated, route)
         if denied is not None:
             return denied
+        refused = self.entitled(authenticated.tenant_id)
+        if refused is not None:
+            return refused
         identity = {
             "X-User-ID": authenticated.subject,
             "X-Tenant-ID": authenticated.tenant_id,

@@ -10,11 +10,11 @@ from controlplane.audit.checkpoints import Checkpointer
 from controlplane.audit.verify import Verifier
 from controlplane.keys.manager import KeyManager
 from controlplane.oauth.issue import TokenIssuer
-from controlplane.oauth.ratelimit import RateLimiter
 from controlplane.secrets import ServerKeys
 from controlplane.store.audit import AuditStore
 from controlplane.store.store import Store
 from coresdk.config.controlplane import ControlPlaneConfig
+from coresdk.ratelimit import RateLimiter
 
 
 class ControlPlaneMetrics:

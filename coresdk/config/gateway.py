@@ -24,12 +24,27 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Plan:
+    name: str
+    requests_per_minute: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    plans: dict[str, Plan]
+    tenants: dict[str, str]  # tenant → plan name
+    default_plan: str | None  # plan of tenants not listed; None: unlisted tenants are refused
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     addr: str
     upstream_url: str
     sidecar_addr: str
     cp_url: str | None
     routes: tuple[Route, ...]
+    entitlements: Entitlements
     max_body_bytes: int
     timeout_seconds: float
 
@@ -40,6 +55,10 @@ def load_routes(path: Path) -> tuple[Route, ...]:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(var, f"cannot read JSON from {path}: {exc}") from None
+    if isinstance(doc, dict) and set(doc) - {"routes", "plans", "tenants", "default_plan"}:
+        raise ConfigError(
+            var, f"unknown section(s): {', '.join(sorted(set(doc) - {'routes', 'plans', 'tenants', 'default_plan'}))}"
+        )
     entries = doc.get("routes") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ConfigError(var, 'must be {"routes": [{"method", "path", "permission"}, ...]}')
@@ -63,6 +82,31 @@ def load_routes(path: Path) -> tuple[Route, ...]:
     return tuple(routes)
 
 
+def load_entitlements(path: Path) -> Entitlements:
+    """Plans and tenant → plan from the routes file. Without a "plans" section every tenant gets an unlimited plan."""
+    var = "CORESDK_ROUTES_FILE"
+    doc = json.loads(path.read_text())
+    plans_doc, tenants_doc = doc.get("plans"), doc.get("tenants", {})
+    default = doc.get("default_plan")
+    if plans_doc is None:
+        return Entitlements({"unlimited": Plan("unlimited", 10**9, 10**9)}, {}, "unlimited")
+    if not isinstance(plans_doc, dict) or not plans_doc:
+        raise ConfigError(var, "plans must be an object of name → {requests_per_minute, burst}")
+    plans = {}
+    for name, p in plans_doc.items():
+        if not isinstance(p, dict) or set(p) != {"requests_per_minute", "burst"}:
+            raise ConfigError(var, f"plan {name!r} needs exactly requests_per_minute and burst")
+        rpm, burst = p["requests_per_minute"], p["burst"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (rpm, burst)):
+            raise ConfigError(var, f"plan {name!r}: requests_per_minute and burst must be positive integers")
+        plans[name] = Plan(name, rpm, burst)
+    if not isinstance(tenants_doc, dict) or any(not isinstance(v, str) or v not in plans for v in tenants_doc.values()):
+        raise ConfigError(var, "tenants must map tenant ids to plan names defined in plans")
+    if default is not None and default not in plans:
+        raise ConfigError(var, f"default_plan {default!r} is not a defined plan")
+    return Entitlements(plans, dict(tenants_doc), default)
+
+
 def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     env = Env(environ)
     addr = env.text("CORESDK_GATEWAY_ADDR", "127.0.0.1:8000") or "127.0.0.1:8000"
@@ -78,6 +122,7 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
         sidecar_addr=env.text("CORESDK_SIDECAR_ADDR", "[::1]:50051") or "[::1]:50051",
         cp_url=validate_fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
         routes=load_routes(routes_file),
+        entitlements=load_entitlements(routes_file),
         max_body_bytes=env.integer("CORESDK_GATEWAY_MAX_BODY", 1024 * 1024, minimum=1024, maximum=1 << 30),
         timeout_seconds=env.number("CORESDK_GATEWAY_TIMEOUT", 30.0, minimum=0.5, maximum=600.0),
     )

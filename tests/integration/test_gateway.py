@@ -50,7 +50,9 @@ class Upstream:
 
 
 class GatewayProcess:
-    def __init__(self, upstream: Upstream, sidecar_addr: str, cp_url: str = "", port: int = 0) -> None:
+    def __init__(
+        self, upstream: Upstream, sidecar_addr: str, cp_url: str = "", port: int = 0, routes_file: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
@@ -60,7 +62,7 @@ class GatewayProcess:
                 "CORESDK_GATEWAY_ADDR": f"127.0.0.1:{self.port}",
                 "CORESDK_UPSTREAM_URL": f"http://127.0.0.1:{upstream.port}",
                 "CORESDK_SIDECAR_ADDR": sidecar_addr,
-                "CORESDK_ROUTES_FILE": str(ROOT / "config" / "routes.json"),
+                "CORESDK_ROUTES_FILE": str(routes_file or ROOT / "config" / "routes.json"),
                 "CORESDK_GATEWAY_MAX_BODY": "65536",
             }
         )
@@ -248,3 +250,22 @@ def test_oauth_pkce_flow_through_the_gateway_end_to_end(upstream: Upstream, jwks
         gw.stop()
         sidecar.stop()
         cp.stop()
+
+
+def test_plans_and_quotas_per_tenant(
+    upstream: Upstream, sidecar: SidecarProcess, keys: dict[str, SigningKey], tmp_path: Path
+) -> None:
+    routes = json.loads((ROOT / "config" / "routes.json").read_text())
+    routes.update({"plans": {"tiny": {"requests_per_minute": 6, "burst": 2}}, "tenants": {"tenant-a": "tiny"}})
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(routes))
+    gw = GatewayProcess(upstream, sidecar.target, routes_file=path)
+    try:
+        codes = [requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        limited = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10)
+        assert limited.json()["error"] == "quota_exceeded" and int(limited.headers["Retry-After"]) >= 1
+        other = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys, tenant_id="tenant-b"), timeout=10)
+        assert (other.status_code, other.json()["error"]) == (403, "no_entitlement")
+    finally:
+        gw.stop()
