@@ -13,11 +13,13 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.load import run_load
 from coresdk.audit.chain import StoredRecord, verify_chain
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from sidecar.audit.journal import Journal
@@ -67,18 +69,9 @@ async def run(n_batch: int, n_unary: int) -> None:
             await asyncio.gather(*(batch_worker() for _ in range(4)))
             batch_rate = sent / (time.perf_counter() - started)
 
-            async def load(call: object, n: int) -> float:
-                remaining = n
-
-                async def worker() -> None:
-                    nonlocal remaining
-                    while remaining > 0:
-                        remaining -= 1
-                        await call()  # type: ignore[operator]
-
-                t0 = time.perf_counter()
-                await asyncio.gather(*(worker() for _ in range(32)))
-                return n / (time.perf_counter() - t0)
+            async def load(call: Callable[[], Awaitable[object]], n: int) -> float:
+                rate, _ = await run_load(n, 32, lambda _: call())
+                return rate
 
             empty = health_pb2.HealthCheckRequest()
             floor = await load(lambda: health.Check(empty), n_unary)

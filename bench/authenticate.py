@@ -17,29 +17,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.load import run_load
 from coresdk.jose.b64 import b64url_decode
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.jwks_server import JwksServer
 from tests.support.processes import SidecarProcess
 from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
-
-
-async def run_load(n: int, concurrency: int, call: Callable[[int], Awaitable[object]]) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    next_index = 0
-
-    async def worker() -> None:
-        nonlocal next_index
-        while next_index < n:
-            i = next_index
-            next_index += 1
-            t0 = time.perf_counter()
-            await call(i)
-            latencies.append(time.perf_counter() - t0)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - started), latencies
 
 
 def pct(values: list[float], q: float) -> float:

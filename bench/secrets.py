@@ -15,6 +15,7 @@ import grpc
 import hvac
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.load import run_load
 from coresdk.v1 import secrets_pb2, secrets_pb2_grpc
 from tests.support.jwks_server import JwksServer
 from tests.support.openbao import OpenBao
@@ -23,17 +24,8 @@ from tests.support.tokens import AUDIENCE, ISSUER, SigningKey
 
 
 async def load(n: int, concurrency: int, call: Callable[[], Awaitable[object]]) -> float:
-    remaining = n
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await call()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - started)
+    rate, _ = await run_load(n, concurrency, lambda _: call())
+    return rate
 
 
 def sidecar(bao: OpenBao, jwks: JwksServer, ttl: str) -> SidecarProcess:

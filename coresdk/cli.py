@@ -10,7 +10,24 @@ import asyncio
 import importlib
 import os
 import sys
+import urllib.request
 from collections.abc import Sequence
+
+
+def _http_json(command: str, request: urllib.request.Request, timeout: float) -> dict[str, object] | None:
+    """One HTTP call to the control plane; errors become a one-line message (and None), never a traceback."""
+    import json
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - the control plane's URL
+            body: dict[str, object] = json.loads(resp.read())
+            return body
+    except urllib.error.HTTPError as err:
+        print(f"coresdk {command}: {err.code} {err.read().decode(errors='replace')}", file=sys.stderr)
+    except urllib.error.URLError as err:
+        print(f"coresdk {command}: control plane unreachable: {err.reason}", file=sys.stderr)
+    return None
 
 
 def _run_service(module: str) -> int:
@@ -27,8 +44,6 @@ def _dev(args: argparse.Namespace) -> int:
 def _dev_token(args: argparse.Namespace) -> int:
     """Obtain an access token from the running development control plane with the demo client (client_credentials)."""
     import json
-    import urllib.error
-    import urllib.request
     from base64 import b64encode
     from pathlib import Path
     from urllib.parse import urlencode
@@ -47,15 +62,10 @@ def _dev_token(args: argparse.Namespace) -> int:
         data=urlencode(form).encode(),
         headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-            print(json.loads(resp.read())["access_token"])
-    except urllib.error.HTTPError as err:
-        print(f"coresdk dev-token: {err.code} {err.read().decode(errors='replace')}", file=sys.stderr)
+    body = _http_json("dev-token", request, 10)
+    if body is None:
         return 1
-    except urllib.error.URLError as err:
-        print(f"coresdk dev-token: control plane unreachable: {err.reason}", file=sys.stderr)
-        return 1
+    print(body["access_token"])
     return 0
 
 
@@ -88,8 +98,6 @@ def _authenticate(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     """`coresdk keys rotate|list`: through the control plane's admin API, so the running process switches keys."""
     import json
-    import urllib.error
-    import urllib.request
     from pathlib import Path
 
     token = os.environ.get("CPOD_ADMIN_TOKEN", "")
@@ -102,15 +110,10 @@ def _keys(args: argparse.Namespace) -> int:
     request = urllib.request.Request(  # noqa: S310 - operator-supplied control plane URL
         args.cp_url.rstrip("/") + path, method=method, headers={"Authorization": f"Bearer {token}"}
     )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-            print(json.dumps(json.loads(resp.read()), indent=2))
-    except urllib.error.HTTPError as err:
-        print(f"coresdk keys: {err.code} {err.read().decode(errors='replace')}", file=sys.stderr)
+    body = _http_json("keys", request, 30)
+    if body is None:
         return 1
-    except urllib.error.URLError as err:
-        print(f"coresdk keys: control plane unreachable: {err.reason}", file=sys.stderr)
-        return 1
+    print(json.dumps(body, indent=2))
     return 0
 
 

@@ -155,12 +155,7 @@ def test_query_filters_and_pagination(cpa: ControlPlaneProcess) -> None:
 
 def test_own_chain_records_token_events(cpa: ControlPlaneProcess) -> None:
     app = cpa.create_app(name="audited", scopes=["a:read"], grant_types=["client_credentials"])
-    requests.post(
-        f"{cpa.url}/v1/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(app["client_id"], app["client_secret"]),
-        timeout=10,
-    )
+    cpa.client_token(app)
     rows = cpa.admin("GET", f"/api/v1/audit?chain_id=controlplane&actor={app['client_id']}").json()["records"]
     assert {"token.app_created", "token.issued"} <= {r["action"] for r in rows}
     assert verify(cpa, "controlplane")["chain_valid"] is True
@@ -428,13 +423,7 @@ def test_postgresql_restart_loses_nothing(postgres: Any, jwks: Any, tmp_path: Pa
         assert verify(cp, chain)["chain_valid"] is True
         # the token endpoint recovered too (the pool dropped its dead connections)
         app = cp.create_app(name="after-restart", scopes=["a:read"], grant_types=["client_credentials"])
-        ok = requests.post(
-            f"{cp.url}/v1/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(app["client_id"], app["client_secret"]),
-            timeout=10,
-        )
-        assert ok.status_code == 200
+        assert cp.client_token(app)
     finally:
         sidecar.stop()
         cp.stop()

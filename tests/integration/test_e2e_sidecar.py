@@ -14,7 +14,6 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
-import requests
 
 from coresdk.client import error_reason
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
@@ -82,14 +81,7 @@ async def test_key_rotation_old_and_new_tokens_both_validate(
     app = cp.create_app(name="e2e-keys", scopes=["k:read"], grant_types=["client_credentials"])
 
     def token() -> str:
-        resp = requests.post(
-            f"{cp.url}/v1/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(app["client_id"], app["client_secret"]),
-            timeout=10,
-        )
-        value: str = resp.json()["access_token"]
-        return value
+        return cp.client_token(app)
 
     old = token()
     assert await outcome(stub, old) == "OK"
@@ -122,12 +114,7 @@ async def test_sidecar_refuses_everything_when_revocation_feed_is_stale(cp: Cont
     )
     try:
         app = cp.create_app(name="e2e-stale", scopes=["k:read"], grant_types=["client_credentials"])
-        token = requests.post(
-            f"{cp.url}/v1/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(app["client_id"], app["client_secret"]),
-            timeout=10,
-        ).json()["access_token"]
+        token = cp.client_token(app)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

@@ -121,14 +121,7 @@ def test_key_rotation_keeps_old_tokens_valid(cp_grace: ControlPlaneProcess) -> N
     app = cp.create_app(name="keys", scopes=["k:read"], grant_types=["client_credentials"])
 
     def token() -> str:
-        resp = requests.post(
-            f"{cp.url}/v1/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(app["client_id"], app["client_secret"]),
-            timeout=10,
-        )
-        value: str = resp.json()["access_token"]
-        return value
+        return cp.client_token(app)
 
     old = token()
     rotated = cp.admin("POST", "/api/v1/keys/rotate")

@@ -116,6 +116,16 @@ class ControlPlaneProcess:
         result: dict[str, Any] = resp.json()
         return result
 
+    def client_token(self, app: dict[str, Any], scope: str = "") -> str:
+        """An access token from the client_credentials grant (client_secret_basic)."""
+        data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+        resp = requests.post(
+            f"{self.url}/v1/oauth/token", data=data, auth=(app["client_id"], app["client_secret"]), timeout=10
+        )
+        assert resp.status_code == 200, resp.text
+        token: str = resp.json()["access_token"]
+        return token
+
     def events(self, **params: str) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         resp = self.admin("GET", f"/api/v1/token-events?{query}")
