@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -115,15 +116,19 @@ async def test_sidecar_refuses_everything_when_revocation_feed_is_stale(cp: Cont
     try:
         app = cp.create_app(name="e2e-stale", scopes=["k:read"], grant_types=["client_credentials"])
         token = cp.client_token(app)
+        # Wait until the keys are loaded, so that the refusal below can only come from the revocation feed.
         deadline = time.monotonic() + 20
+        ready: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
-                if proc.health("/healthz")[0] == 200:
+                status, body = proc.health("/readyz")
+                ready = json.loads(body)
+                if status == 503 and ready.get("issuers", {}).get(cp.url) is True:
                     break
-            except OSError:
+            except (OSError, ValueError):
                 pass
             await asyncio.sleep(0.1)
-        assert proc.health("/readyz")[0] == 503
+        assert ready.get("issuers") == {cp.url: True, "revocations": False}
         async with grpc.aio.insecure_channel(proc.target) as ch:
             assert await outcome(auth_pb2_grpc.AuthServiceStub(ch), token) == "UNAVAILABLE:REVOCATIONS_UNAVAILABLE"
     finally:
