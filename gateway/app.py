@@ -22,11 +22,12 @@ from aiohttp import web
 from coresdk.client import error_reason
 from coresdk.config.env import split_host_port
 from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config
-from coresdk.errors import ConfigError
+from coresdk.errors import ConfigError, Unavailable
 from coresdk.masking.engine import Masker
-from coresdk.ratelimit import RateLimiter
 from coresdk.runtime import run_service, stop_signal
 from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2, policy_pb2, policy_pb2_grpc
+from gateway.audit import RequestAuditor, RequestRecord
+from gateway.quota import MemoryQuota, PostgresQuota, QuotaStore
 
 log = logging.getLogger("coresdk.gateway")
 HSTS = "max-age=63072000; includeSubDomains"
@@ -90,12 +91,14 @@ class Gateway:
         self.config = config
         self.routes = compile_routes(config.routes)
         self.masker = Masker(None)  # logs never hold a detected value in the clear
-        self.quotas = {
-            name: RateLimiter(plan.requests_per_minute / 60.0, plan.burst)
-            for name, plan in config.entitlements.plans.items()
-        }
+        self.quotas: QuotaStore = (
+            PostgresQuota(config.quota_database_url)
+            if config.quota_database_url
+            else MemoryQuota(config.entitlements.plans)
+        )
         self.channel: grpc.aio.Channel | None = None
         self.session: aiohttp.ClientSession | None = None
+        self.auditor: RequestAuditor | None = None
 
     def match(self, method: str, path: str) -> Route | None:
         for c in self.routes:
@@ -108,76 +111,123 @@ class Gateway:
         self.session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds), auto_decompress=False
         )
+        if self.config.audit:
+            self.auditor = RequestAuditor(self.channel, self.config.audit_chain)
+        if isinstance(self.quotas, PostgresQuota):
+            await self.quotas.start()
 
     async def stop(self) -> None:
+        await self.quotas.close()
         if self.session is not None:
             await self.session.close()
         if self.channel is not None:
             await self.channel.close()
 
-    async def authenticate(self, request: web.Request) -> common_pb2.Principal | web.Response:
+    @staticmethod
+    def bearer(request: web.Request, record: RequestRecord) -> str | web.Response:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme != "Bearer" or not token or " " in token.strip() or len(token) > 16384:
+        token = token.strip()
+        if scheme != "Bearer" or not token or " " in token or len(token) > 16384:
+            record.reason = "TOKEN_MISSING"
             return error(
                 401, "invalid_token", "a Bearer token is required", {"WWW-Authenticate": 'Bearer realm="coresdk"'}
             )
+        return token
+
+    @staticmethod
+    def refused(err: grpc.aio.AioRpcError, record: RequestRecord, what: str) -> web.Response:
+        """One mapping of sidecar errors: a bad token is 401, a bad request 403, anything else an outage (503)."""
+        reason = error_reason(err) or err.code().name
+        record.reason = reason
+        if err.code() == grpc.StatusCode.INVALID_ARGUMENT and reason in ("TENANT_REQUIRED", "INVALID_PERMISSION"):
+            return error(403, "forbidden", f"request refused ({reason})")
+        if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
+            return error(
+                401,
+                "invalid_token",
+                f"token refused ({reason})",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        log.warning("sidecar unavailable for %s: %s %s", what, err.code().name, reason)
+        return error(503, "temporarily_unavailable", f"{what} is unavailable", {"Retry-After": "5"})
+
+    async def authenticate(self, token: str, record: RequestRecord) -> common_pb2.Principal | web.Response:
+        """Only for requests no route matches: they get 401 without a valid token, 404 with one."""
         assert self.channel is not None
         try:
             stub = auth_pb2_grpc.AuthServiceStub(self.channel)  # type: ignore[no-untyped-call]
             principal: common_pb2.Principal = await stub.Authenticate(
-                auth_pb2.AuthenticateRequest(token=token.strip()), timeout=3
+                auth_pb2.AuthenticateRequest(token=token), timeout=3
             )
             return principal
         except grpc.aio.AioRpcError as err:
-            if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
-                return error(
-                    401,
-                    "invalid_token",
-                    f"token refused ({error_reason(err) or err.code().name})",
-                    {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                )
-            log.warning("sidecar unavailable for Authenticate: %s", err.code().name)
-            return error(503, "temporarily_unavailable", "authentication is unavailable", {"Retry-After": "5"})
+            return self.refused(err, record, "authentication")
 
-    async def authorize(self, principal: common_pb2.Principal, route: Route) -> web.Response | None:
+    async def authorize(self, token: str, route: Route, record: RequestRecord) -> common_pb2.Principal | web.Response:
+        """Authenticate and authorize in one round trip, in the token's own tenant."""
         assert self.channel is not None
         try:
             stub = policy_pb2_grpc.PolicyServiceStub(self.channel)  # type: ignore[no-untyped-call]
             decision = await stub.Authorize(
                 policy_pb2.AuthorizeRequest(
-                    principal=principal, resource=route.resource, action=route.action, tenant_id=principal.tenant_id
+                    token=token,
+                    resource=route.resource,
+                    action=route.action,
+                    tenant_from_token=True,
+                    request_id=record.request_id,
                 ),
                 timeout=3,
             )
         except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                return error(403, "forbidden", f"request refused ({error_reason(err)})")
-            log.warning("sidecar unavailable for Authorize: %s", err.code().name)
-            return error(503, "temporarily_unavailable", "authorization is unavailable", {"Retry-After": "5"})
+            return self.refused(err, record, "authorization")
+        principal: common_pb2.Principal = decision.principal
+        record.actor, record.tenant_id, record.client_id = principal.subject, principal.tenant_id, principal.client_id
+        record.reason = decision.reason
+        record.extra["decision_id"] = decision.decision_id
         if not decision.allowed:
             return error(403, "forbidden", f"not allowed ({decision.reason})")
-        return None
+        return principal
 
-    def entitled(self, tenant_id: str) -> web.Response | None:
+    async def entitled(self, tenant_id: str, record: RequestRecord) -> web.Response | None:
         """Plan and quota of the tenant; no plan, or any failure to decide, refuses (fail closed)."""
         ent = self.config.entitlements
+        name = ent.tenants.get(tenant_id) or ent.default_plan
+        if name is None:
+            record.reason = "NO_ENTITLEMENT"
+            return error(403, "no_entitlement", "this tenant has no plan")
         try:
-            plan = ent.tenants.get(tenant_id) or ent.default_plan
-            if plan is None:
-                return error(403, "no_entitlement", "this tenant has no plan")
-            wait = self.quotas[plan].take(f"{plan}:{tenant_id}")
+            wait = await self.quotas.take(ent.plans[name], tenant_id)
+        except Unavailable as err:
+            record.reason = err.reason
+            log.error("entitlement check failed reason=%s: %s", err.reason, err)
+            return error(503, "temporarily_unavailable", "the entitlement check failed", {"Retry-After": "5"})
         except Exception:
+            record.reason = "QUOTA_ERROR"
             log.exception("entitlement check failed")
             return error(503, "temporarily_unavailable", "the entitlement check failed", {"Retry-After": "5"})
         if wait is not None:
-            return error(429, "quota_exceeded", f"plan {plan} quota exceeded", {"Retry-After": str(wait)})
+            record.reason = "QUOTA_EXCEEDED"
+            return error(429, "quota_exceeded", f"plan {name} quota exceeded", {"Retry-After": str(wait)})
         return None
 
+    async def audited(self, record: RequestRecord, status: int) -> bool:
+        if self.auditor is None:
+            return True
+        return await self.auditor.append(record, status)
+
     async def forward(
-        self, request: web.Request, base: str, identity: Mapping[str, str], keep_authorization: bool = False
+        self,
+        request: web.Request,
+        base: str,
+        identity: Mapping[str, str],
+        record: RequestRecord,
+        keep_authorization: bool = False,
     ) -> web.StreamResponse:
-        """keep_authorization: the control plane needs client authentication; the application never gets the token."""
+        """keep_authorization: the control plane needs client authentication; the application never gets the token.
+
+        The audit record is written once the upstream's status is known and before its body is relayed; a record
+        that cannot be written turns the answer into 503 instead of an unaudited success."""
         assert self.session is not None
         headers = {
             k: v
@@ -188,6 +238,7 @@ class Gateway:
         }
         headers.update(identity)
         url = base + request.rel_url.raw_path_qs
+        relayed = False
         try:
             async with self.session.request(
                 request.method,
@@ -196,6 +247,9 @@ class Gateway:
                 data=request.content if request.body_exists else None,
                 allow_redirects=False,
             ) as upstream:
+                if not await self.audited(record, upstream.status):
+                    return error(503, "temporarily_unavailable", "the audit trail is unavailable", {"Retry-After": "5"})
+                relayed = True
                 response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
                 for k, v in upstream.headers.items():
                     if k.lower() not in HOP_BY_HOP:
@@ -208,48 +262,69 @@ class Gateway:
                 return response
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("upstream unavailable: %s", type(exc).__name__)
+            if relayed:  # the status is already audited and on its way; the connection is cut
+                raise
+            record.outcome, record.reason = "error", "UPSTREAM_UNAVAILABLE"
+            await self.audited(record, 502)
             return error(502, "bad_gateway", "the upstream did not answer")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
-        request_id = str(uuid.uuid4())
-        if path == "/healthz":
+        if request.path == "/healthz":
             return web.json_response({"status": "ok"})
+        target, _ = self.masker.mask_text(unquote_plus(request.rel_url.raw_path_qs))
+        record = RequestRecord(
+            request_id=str(uuid.uuid4()), method=request.method, target=target, ip=request.remote or ""
+        )
+        response = await self.decide_and_forward(request, record)
+        if not response.prepared:  # a refusal made here: audit it before it leaves
+            await self.audited(record, response.status)
+        return response
+
+    async def decide_and_forward(self, request: web.Request, record: RequestRecord) -> web.StreamResponse:
+        path = request.path
         if path.startswith(CONTROL_PLANE_PREFIXES):
             if self.config.cp_url is None:
+                record.reason = "NO_CONTROL_PLANE"
                 return error(404, "not_found", "no control plane is configured")
+            record.route, record.outcome, record.reason = path, "public", "PUBLIC_ROUTE"
             return await self.forward(
-                request, self.config.cp_url, {"X-Request-ID": request_id}, keep_authorization=True
+                request, self.config.cp_url, {"X-Request-ID": record.request_id}, record, keep_authorization=True
             )
         route = self.match(request.method, path)
-        authenticated = await self.authenticate(request)
+        token = self.bearer(request, record)
+        if isinstance(token, web.Response):
+            return token
+        if route is None:
+            found = await self.authenticate(token, record)
+            if isinstance(found, web.Response):
+                return found
+            record.actor, record.tenant_id, record.client_id = found.subject, found.tenant_id, found.client_id
+            record.reason = "ROUTE_NOT_FOUND"
+            return error(404, "not_found", "no such route")
+        record.route = route.path
+        authenticated = await self.authorize(token, route, record)
         if isinstance(authenticated, web.Response):
             return authenticated
-        if route is None:
-            return error(404, "not_found", "no such route")
-        denied = await self.authorize(authenticated, route)
-        if denied is not None:
-            return denied
-        refused = self.entitled(authenticated.tenant_id)
+        refused = await self.entitled(authenticated.tenant_id, record)
         if refused is not None:
             return refused
+        record.outcome = "allow"
         identity = {
             "X-User-ID": authenticated.subject,
             "X-Tenant-ID": authenticated.tenant_id,
             "X-Scopes": " ".join(authenticated.scopes),
-            "X-Request-ID": request_id,
+            "X-Request-ID": record.request_id,
         }
-        target, _ = self.masker.mask_text(unquote_plus(request.rel_url.raw_path_qs))
         log.info(
             "forward method=%s route=%s target=%s user=%s tenant=%s request_id=%s",
             request.method,
             route.path,
-            target,
+            record.target,
             authenticated.subject,
             authenticated.tenant_id,
-            request_id,
+            record.request_id,
         )
-        return await self.forward(request, self.config.upstream_url, identity)
+        return await self.forward(request, self.config.upstream_url, identity, record)
 
 
 @web.middleware
@@ -284,7 +359,14 @@ async def serve(config: GatewayConfig) -> None:
     stop = stop_signal()
     gateway = Gateway(config)
     await gateway.start()
-    runner = web.AppRunner(build_app(gateway), access_log=None, handler_cancellation=True)
+    runner = web.AppRunner(
+        build_app(gateway),
+        access_log=None,
+        handler_cancellation=True,
+        max_line_size=config.max_header_bytes,
+        max_field_size=config.max_header_bytes,
+        max_headers=config.max_headers,
+    )
     await runner.setup()
     host, port = split_host_port(config.addr, "CORESDK_GATEWAY_ADDR")
     try:
@@ -292,7 +374,14 @@ async def serve(config: GatewayConfig) -> None:
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError("CORESDK_GATEWAY_ADDR", f"cannot listen on {config.addr}: {exc}") from None
-    log.info("gateway listening addr=%s upstream=%s routes=%d", config.addr, config.upstream_url, len(config.routes))
+    log.info(
+        "gateway listening addr=%s upstream=%s routes=%d audit=%s quotas=%s",
+        config.addr,
+        config.upstream_url,
+        len(config.routes),
+        config.audit_chain if config.audit else "off",
+        "postgresql" if config.quota_database_url else "memory",
+    )
     await stop.wait()
     await runner.cleanup()
     await gateway.stop()

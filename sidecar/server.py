@@ -42,6 +42,7 @@ from sidecar.auth.revocations import RevocationFeed
 from sidecar.auth.validator import TokenValidator, TrustedIssuer
 from sidecar.health import health_app
 from sidecar.metrics import SidecarMetrics
+from sidecar.policy.rego import load_evaluator
 from sidecar.secrets.encryption import Encryptor
 from sidecar.secrets.resolver import SecretResolver
 from sidecar.secrets.vault import VaultSession
@@ -101,6 +102,7 @@ class Sidecar:
             if self.vault and self.resolver and config.vault
             else None
         )
+        self.rego = load_evaluator(config.policy)
         self._server: grpc.aio.Server | None = None
         self._health_runner: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -142,7 +144,15 @@ class Sidecar:
         )
         add_service(
             policy_pb2_grpc.add_PolicyServiceServicer_to_server,
-            PolicyService(self.validator, self.metrics, self.config.admin_tenant_bypass),
+            PolicyService(
+                self.validator,
+                self.metrics,
+                self.config.admin_tenant_bypass,
+                rego=self.rego,
+                audit=self.audit,
+                audit_chain=self.config.audit.default_chain if self.config.audit else "sidecar",
+                audit_decisions=self.config.audit_decisions,
+            ),
             server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -227,6 +237,8 @@ class Sidecar:
             await self.shipper.stop()
         if self.vault is not None:
             await self.vault.stop()
+        if self.rego is not None:
+            await self.rego.close()
         self.audit.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,11 @@ class GatewayConfig:
     entitlements: Entitlements
     max_body_bytes: int
     timeout_seconds: float
+    max_header_bytes: int = 8190
+    max_headers: int = 100
+    audit: bool = True  # one record per request through the sidecar
+    audit_chain: str = "gateway"
+    quota_database_url: str | None = None  # PostgreSQL shared by every replica; None: in memory
 
 
 def load_routes(path: Path) -> tuple[Route, ...]:
@@ -107,12 +113,22 @@ def load_entitlements(path: Path) -> Entitlements:
     return Entitlements(plans, dict(tenants_doc), default)
 
 
+def _quota_dsn(env: Env) -> str | None:
+    dsn = env.raw("CORESDK_QUOTA_DATABASE_URL")
+    if dsn is not None and not dsn.startswith(("postgres://", "postgresql://")):
+        raise ConfigError("CORESDK_QUOTA_DATABASE_URL", "must be a postgresql:// URL")
+    return dsn
+
+
 def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     env = Env(environ)
     addr = env.text("CORESDK_GATEWAY_ADDR", "127.0.0.1:8000") or "127.0.0.1:8000"
     split_host_port(addr, "CORESDK_GATEWAY_ADDR")
     upstream = validate_fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
     cp = env.raw("CORESDK_CP_URL")
+    chain = env.text("CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{socket.gethostname()}") or "gateway"
+    if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", chain):
+        raise ConfigError("CORESDK_GATEWAY_AUDIT_CHAIN", "must be 1-128 characters of letters, digits, . _ : -")
     routes_file = Path(env.text("CORESDK_ROUTES_FILE", "config/routes.json") or "config/routes.json")
     if not routes_file.is_file():
         raise ConfigError("CORESDK_ROUTES_FILE", f"file not found: {routes_file}")
@@ -125,4 +141,9 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
         entitlements=load_entitlements(routes_file),
         max_body_bytes=env.integer("CORESDK_GATEWAY_MAX_BODY", 1024 * 1024, minimum=1024, maximum=1 << 30),
         timeout_seconds=env.number("CORESDK_GATEWAY_TIMEOUT", 30.0, minimum=0.5, maximum=600.0),
+        max_header_bytes=env.integer("CORESDK_GATEWAY_MAX_HEADER_BYTES", 8190, minimum=1024, maximum=65536),
+        max_headers=env.integer("CORESDK_GATEWAY_MAX_HEADERS", 100, minimum=10, maximum=1000),
+        audit=env.flag("CORESDK_GATEWAY_AUDIT", True),
+        audit_chain=chain,
+        quota_database_url=_quota_dsn(env),
     )

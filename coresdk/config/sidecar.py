@@ -96,6 +96,17 @@ class VaultSettings:
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    """Custom Rego rules: in-process files, or a remote OPA data API. Exactly one source, never both."""
+
+    files: tuple[Path, ...]
+    data_file: Path | None
+    opa_url: str | None
+    query: str  # a data path such as coresdk/authz, whose document has `allow` and optionally `reason`
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
 class SidecarConfig:
     env: str
     sidecar_addr: str
@@ -111,10 +122,40 @@ class SidecarConfig:
     vault: VaultSettings | None = None
     masking_hmac_key: bytes | None = None
     admin_tenant_bypass: bool = False
+    policy: PolicySettings | None = None
+    audit_decisions: str = "deny"
 
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+
+def _policy(env: Env) -> PolicySettings | None:
+    source = env.raw("CORESDK_POLICY_FILE")
+    opa = env.raw("OPA_URL")
+    if source is None and opa is None:
+        return None
+    if source is not None and opa is not None:
+        raise ConfigError("OPA_URL", "set either CORESDK_POLICY_FILE (in-process Rego) or OPA_URL, not both")
+    query = env.text("CORESDK_POLICY_QUERY", "coresdk/authz") or "coresdk/authz"
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*", query):
+        raise ConfigError("CORESDK_POLICY_QUERY", "must be a data path such as coresdk/authz")
+    files: tuple[Path, ...] = ()
+    if source is not None:
+        path = Path(source)
+        if path.is_dir():
+            files = tuple(sorted(path.glob("*.rego")))
+        elif path.is_file():
+            files = (path,)
+        if not files:
+            raise ConfigError("CORESDK_POLICY_FILE", f"no .rego policy found at {source}")
+    return PolicySettings(
+        files=files,
+        data_file=env.file("CORESDK_POLICY_DATA"),
+        opa_url=validate_fetch_url(opa, "OPA_URL").rstrip("/") if opa is not None else None,
+        query=query,
+        timeout_seconds=env.number("CORESDK_POLICY_TIMEOUT", 0.5, minimum=0.01, maximum=10.0),
+    )
 
 
 def _audiences(value: str, variable: str) -> tuple[str, ...]:
@@ -298,6 +339,8 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
         env=mode,
         masking_hmac_key=hmac_key.encode() if hmac_key else None,
         admin_tenant_bypass=env.flag("CORESDK_ADMIN_TENANT_BYPASS", False),
+        policy=_policy(env),
+        audit_decisions=env.choice("CORESDK_AUDIT_DECISIONS", "deny", ("bypass", "deny", "all")),
         vault=_vault(env),
         revocations=revocations,
         audit=audit,

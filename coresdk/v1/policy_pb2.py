@@ -26,7 +26,7 @@ from coresdk.v1 import common_pb2 as coresdk_dot_v1_dot_common__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oresdk/v1/policy.proto\x12\ncoresdk.v1\x1a\x17\x63oresdk/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xe5\x01\n\x10\x41uthorizeRequest\x12*\n\tprincipal\x18\x01 \x01(\x0b\x32\x15.coresdk.v1.PrincipalH\x00\x12\x0f\n\x05token\x18\x02 \x01(\tH\x00\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x16\n\x0eresource_owner\x18\x06 \x01(\t\x12(\n\x07\x63ontext\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\t\n\x07subject\"\x8a\x01\n\x11\x41uthorizeResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x15\n\rmatched_rules\x18\x04 \x03(\t\x12(\n\tprincipal\x18\x05 \x01(\x0b\x32\x15.coresdk.v1.Principal2Y\n\rPolicyService\x12H\n\tAuthorize\x12\x1c.coresdk.v1.AuthorizeRequest\x1a\x1d.coresdk.v1.AuthorizeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oresdk/v1/policy.proto\x12\ncoresdk.v1\x1a\x17\x63oresdk/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x80\x02\n\x10\x41uthorizeRequest\x12*\n\tprincipal\x18\x01 \x01(\x0b\x32\x15.coresdk.v1.PrincipalH\x00\x12\x0f\n\x05token\x18\x02 \x01(\tH\x00\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x16\n\x0eresource_owner\x18\x06 \x01(\t\x12(\n\x07\x63ontext\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x19\n\x11tenant_from_token\x18\t \x01(\x08\x42\t\n\x07subject\"\x8a\x01\n\x11\x41uthorizeResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x15\n\rmatched_rules\x18\x04 \x03(\t\x12(\n\tprincipal\x18\x05 \x01(\x0b\x32\x15.coresdk.v1.Principal2Y\n\rPolicyService\x12H\n\tAuthorize\x12\x1c.coresdk.v1.AuthorizeRequest\x1a\x1d.coresdk.v1.AuthorizeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coresdk.v1.policy_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUTHORIZEREQUEST']._serialized_start=95
-  _globals['_AUTHORIZEREQUEST']._serialized_end=324
-  _globals['_AUTHORIZERESPONSE']._serialized_start=327
-  _globals['_AUTHORIZERESPONSE']._serialized_end=465
-  _globals['_POLICYSERVICE']._serialized_start=467
-  _globals['_POLICYSERVICE']._serialized_end=556
+  _globals['_AUTHORIZEREQUEST']._serialized_end=351
+  _globals['_AUTHORIZERESPONSE']._serialized_start=354
+  _globals['_AUTHORIZERESPONSE']._serialized_end=492
+  _globals['_POLICYSERVICE']._serialized_start=494
+  _globals['_POLICYSERVICE']._serialized_end=583
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("principal", "token", "resource", "action", "tenant_id", "resource_owner", "context", "request_id")
+    __slots__ = ("principal", "token", "resource", "action", "tenant_id", "resource_owner", "context", "request_id", "tenant_from_token")
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class AuthorizeRequest(_message.Message):
     RESOURCE_OWNER_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FROM_TOKEN_FIELD_NUMBER: _ClassVar[int]
     principal: _common_pb2.Principal
     token: str
     resource: str
@@ -26,7 +27,8 @@ class AuthorizeRequest(_message.Message):
     resource_owner: str
     context: _struct_pb2.Struct
     request_id: str
-    def __init__(self, principal: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., token: _Optional[str] = ..., resource: _Optional[str] = ..., action: _Optional[str] = ..., tenant_id: _Optional[str] = ..., resource_owner: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    tenant_from_token: bool
+    def __init__(self, principal: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., token: _Optional[str] = ..., resource: _Optional[str] = ..., action: _Optional[str] = ..., tenant_id: _Optional[str] = ..., resource_owner: _Optional[str] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant_from_token: _Optional[bool] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
     __slots__ = ("allowed", "reason", "decision_id", "matched_rules", "principal")

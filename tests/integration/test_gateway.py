@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,75 +11,11 @@ from typing import Any
 
 import pytest
 import requests
-from aiohttp import web
 
+from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.ports import free_port
 from tests.support.processes import ROOT, SidecarProcess
 from tests.support.tokens import SigningKey, claims
-
-
-class Upstream:
-    """An application behind the gateway that echoes what reached it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.seen: list[dict[str, Any]] = []
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-
-        async def echo(request: web.Request) -> web.Response:
-            body = await request.read()
-            self.seen.append(
-                {"path": request.path, "headers": dict(request.headers), "body": body.decode(errors="replace")}
-            )
-            return web.json_response({"ok": True, "path": request.path})
-
-        async def start() -> None:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", echo)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-
-
-class GatewayProcess:
-    def __init__(
-        self, upstream: Upstream, sidecar_addr: str, cp_url: str = "", port: int = 0, routes_file: Path | None = None
-    ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
-        env.update(
-            {
-                "PYTHONPATH": str(ROOT),
-                "CORESDK_GATEWAY_ADDR": f"127.0.0.1:{self.port}",
-                "CORESDK_UPSTREAM_URL": f"http://127.0.0.1:{upstream.port}",
-                "CORESDK_SIDECAR_ADDR": sidecar_addr,
-                "CORESDK_ROUTES_FILE": str(routes_file or ROOT / "config" / "routes.json"),
-                "CORESDK_GATEWAY_MAX_BODY": "65536",
-            }
-        )
-        if cp_url:
-            env["CORESDK_CP_URL"] = cp_url
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"gateway-{self.port}.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("gateway did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +200,51 @@ def test_plans_and_quotas_per_tenant(
         assert (other.status_code, other.json()["error"]) == (403, "no_entitlement")
     finally:
         gw.stop()
+
+
+def raw_exchange(port: int, data: bytes) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        return sock.recv(4096).decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["one huge header", "too many headers", "huge request line", "huge authorization"],
+)
+def test_oversized_headers_are_refused_before_anything_else(
+    gateway: GatewayProcess, upstream: Upstream, keys: dict[str, SigningKey], shape: str
+) -> None:
+    token = keys["rs"].sign(claims())
+    lines = [f"Authorization: Bearer {token}"]
+    target = "/v1/orders"
+    if shape == "one huge header":
+        lines.append("X-Padding: " + "a" * 9000)
+    elif shape == "too many headers":
+        lines += [f"X-H{i}: v" for i in range(150)]
+    elif shape == "huge request line":
+        target += "?q=" + "b" * 9000
+    else:
+        lines[0] = "Authorization: Bearer " + "c" * 9000
+    before = len(upstream.seen)
+    head = "\r\n".join([f"GET {target} HTTP/1.1", "Host: x", *lines])
+    answer = raw_exchange(gateway.port, (head + "\r\n\r\n").encode())
+    status = int(answer.split(" ")[1])
+    assert status in (400, 413, 414, 431), answer[:200]
+    assert len(upstream.seen) == before
+    assert "Traceback" not in answer
+
+
+def test_malformed_request_shapes_are_refused(gateway: GatewayProcess, keys: dict[str, SigningKey]) -> None:
+    token = keys["rs"].sign(claims())
+    shapes = [
+        f"POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 4\r\n"
+        "Content-Length: 40\r\n\r\nabcd",
+        f"POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        f"POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: -1\r\n\r\n",
+        f"GET /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization : Bearer {token}\r\n\r\n",
+    ]
+    for raw in shapes:
+        answer = raw_exchange(gateway.port, raw.encode())
+        assert answer.split(" ")[1] == "400", (raw[:60], answer[:120])

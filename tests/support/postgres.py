@@ -68,6 +68,12 @@ class PostgresCluster:
         self._run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name])
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
+    def drop_database(self, url: str) -> None:
+        """Simulate the store vanishing under a running client: open sessions are terminated too."""
+        assert self._dir is not None, "only a private cluster's databases are dropped"
+        name = url.rsplit("/", 1)[1]
+        self._run([_bin("dropdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "--force", name])
+
     def restart(self) -> None:
         assert self._dir is not None, "only a private cluster can be restarted"
         # -l again: restart does not remember the log file, and the server must not inherit our pipes

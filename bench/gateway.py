@@ -1,0 +1,167 @@
+"""Benchmark of the gateway against the same upstream called directly, and of Authorize built-in vs with Rego.
+
+Baseline: the demo upstream (a separate process) called directly over HTTP with the same client, in the same run.
+Through the gateway every request is authenticated and authorized by the sidecar, quota-checked, audited (one
+fsync'd record, group-committed) and proxied.
+Authorize: the same decisions on two sidecars, one with the built-in rules only and one with config/policies in
+the in-process Rego engine, against an empty unary call as floor.
+Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import aiohttp
+import grpc
+from google.protobuf import struct_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.authenticate import pct
+from bench.load import run_load
+from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
+from tests.support.gateway import GatewayProcess
+from tests.support.jwks_server import JwksServer
+from tests.support.ports import free_port
+from tests.support.processes import ROOT, SidecarProcess
+from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
+
+
+class DemoUpstream:
+    """The upstream in its own process, so the load generator does not share an event loop with it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "CORESDK_DEMO_UPSTREAM_ADDR": f"127.0.0.1:{self.port}"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream"], env=env, cwd=ROOT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("demo upstream did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+async def http_case(url: str, headers: dict[str, str], n: int, concurrency: int) -> tuple[float, list[float]]:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def call(_: int) -> None:
+            async with session.get(url, headers=headers) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"{url} answered {resp.status}")
+
+        await run_load(min(200, n), concurrency, call)  # warm up connections and caches
+        return await run_load(n, concurrency, call)
+
+
+async def authorize_case(target: str, n: int) -> tuple[float, float, list[float]]:
+    amr = struct_pb2.Struct()
+    amr.update({"amr": ["pwd", "mfa"]})  # so that config/policies allows the delete: both sidecars allow
+    principal = common_pb2.Principal(
+        subject="user-42",
+        roles=["operator"],
+        scopes=["tasks:delete"],
+        tenant_id="tenant-a",
+        client_id="client-1",
+        claims=amr,
+    )
+    request = policy_pb2.AuthorizeRequest(principal=principal, resource="tasks", action="delete", tenant_id="tenant-a")
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = policy_pb2_grpc.PolicyServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        empty = health_pb2.HealthCheckRequest()
+        await run_load(200, 32, lambda i: health.Check(empty))
+        floor, _ = await run_load(n, 32, lambda i: health.Check(empty))
+        await run_load(200, 32, lambda i: stub.Authorize(request))
+        rate, lat = await run_load(n, 32, lambda i: stub.Authorize(request))
+        assert (await stub.Authorize(request)).allowed
+    return rate, floor, lat
+
+
+async def main(n: int, concurrency: int) -> None:
+    key = SigningKey.rsa("bench", "RS256")
+    jwks = JwksServer()
+    jwks.keys = [key.jwk()]
+    base = {
+        "CORESDK_JWKS_URI": jwks.url,
+        "CORESDK_EXPECTED_ISSUER": ISSUER,
+        "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+        "CORESDK_LOG_LEVEL": "WARNING",
+    }
+    sidecar = SidecarProcess(base)
+    rego_sidecar = SidecarProcess(
+        {
+            **base,
+            "CORESDK_POLICY_FILE": str(ROOT / "config" / "policies"),
+            "CORESDK_POLICY_DATA": str(ROOT / "config" / "policies" / "data.json"),
+        }
+    )
+    upstream = DemoUpstream()
+    gateway = GatewayProcess(
+        upstream,
+        sidecar.target,
+        env={"CORESDK_LOG_LEVEL": "WARNING", "CORESDK_GATEWAY_AUDIT": os.environ.get("AUDIT", "true")},
+    )
+    headers = {"Authorization": f"Bearer {key.sign(claims())}"}
+    try:
+        direct_rate, direct_lat = await http_case(f"http://127.0.0.1:{upstream.port}/v1/orders", {}, n, concurrency)
+        gw_rate, gw_lat = await http_case(f"{gateway.url}/v1/orders", headers, n, concurrency)
+        one_direct, one_direct_lat = await http_case(f"http://127.0.0.1:{upstream.port}/v1/orders", {}, n // 4, 1)
+        one_gw, one_gw_lat = await http_case(f"{gateway.url}/v1/orders", headers, n // 4, 1)
+        builtin, floor_a, builtin_lat = await authorize_case(sidecar.target, n)
+        rego, floor_b, rego_lat = await authorize_case(rego_sidecar.target, n)
+    finally:
+        gateway.stop()
+        upstream.stop()
+        sidecar.stop()
+        rego_sidecar.stop()
+        jwks.close()
+
+    print(f"\n{'case':<48} {'req/s':>8} {'p50 µs':>8} {'p99 µs':>8} {'ratio':>16}")
+    rows = [
+        (f"upstream direct, {concurrency} in flight", direct_rate, direct_lat, ""),
+        (
+            f"through the gateway, {concurrency} in flight",
+            gw_rate,
+            gw_lat,
+            f"{gw_rate / direct_rate:.2f}x throughput",
+        ),
+        ("upstream direct, 1 in flight", one_direct, one_direct_lat, ""),
+        (
+            "through the gateway, 1 in flight",
+            one_gw,
+            one_gw_lat,
+            f"{pct(one_gw_lat, 0.99) / pct(one_direct_lat, 0.99):.2f}x p99 latency",
+        ),
+        ("Authorize built-in, 32 in flight", builtin, builtin_lat, f"{builtin / floor_a:.2f}x floor"),
+        ("Authorize built-in + Rego, 32 in flight", rego, rego_lat, f"{rego / floor_b:.2f}x floor"),
+    ]
+    for name, rate, lat, ratio in rows:
+        print(f"{name:<48} {rate:>8.0f} {pct(lat, 0.5):>8.0f} {pct(lat, 0.99):>8.0f} {ratio:>16}")
+    print(
+        f"\np99 latency through the gateway at {concurrency} in flight: "
+        f"{pct(gw_lat, 0.99) / pct(direct_lat, 0.99):.2f}x direct"
+    )
+    print(f"targets: latency <= 2x the bare upstream, throughput >= 0.5x; Rego vs built-in reported (n={n})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.concurrency))

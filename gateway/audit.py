@@ -1,0 +1,77 @@
+"""One audit record per gateway request (actor, route, decision, status), appended through the sidecar's
+AuditService, which masks PII in the metadata before hashing and acknowledges only after fsync.
+
+The record names the route template (`GET /v1/agent/tasks/{id}`), never the raw path, and the raw target goes
+into metadata where the sidecar's detectors mask it. For a refused request the record is written before the refusal
+is sent; for a forwarded one, after the upstream answered and before its body is relayed, so the status is known.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from coresdk.v1 import audit_pb2, audit_pb2_grpc
+
+log = logging.getLogger("coresdk.gateway.audit")
+ACTION = "http.request"
+
+
+@dataclass
+class RequestRecord:
+    """What the gateway learned about one request while deciding it."""
+
+    request_id: str
+    method: str
+    target: str  # raw path and query; masked by the sidecar
+    ip: str
+    actor: str = "anonymous"
+    tenant_id: str = ""
+    client_id: str = ""
+    route: str = ""
+    outcome: str = "deny"
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_proto(self, chain_id: str, status: int) -> audit_pb2.AuditRecord:
+        return audit_pb2.AuditRecord(
+            chain_id=chain_id,
+            actor=self.actor,
+            action=ACTION,
+            resource=f"{self.method} {self.route or '(unmatched)'}",
+            outcome=self.outcome,
+            tenant_id=self.tenant_id,
+            ip=self.ip,
+            reason=self.reason,
+            metadata_json=json.dumps(
+                {
+                    "request_id": self.request_id,
+                    "status": status,
+                    "target": self.target,
+                    "client_id": self.client_id,
+                    **self.extra,
+                }
+            ),
+        )
+
+
+class RequestAuditor:
+    def __init__(self, channel: grpc.aio.Channel, chain_id: str, timeout_seconds: float = 3.0) -> None:
+        self._stub = audit_pb2_grpc.AuditServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._chain = chain_id
+        self._timeout = timeout_seconds
+
+    async def append(self, record: RequestRecord, status: int) -> bool:
+        """True once the record is durable in the sidecar's journal; False (logged) otherwise."""
+        try:
+            await self._stub.Append(
+                audit_pb2.AppendRequest(record=record.to_proto(self._chain, status)), timeout=self._timeout
+            )
+            return True
+        except grpc.aio.AioRpcError as err:
+            log.error("audit append failed request_id=%s code=%s", record.request_id, err.code().name)
+            return False

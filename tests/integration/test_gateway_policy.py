@@ -1,0 +1,313 @@
+"""Authorization behind the gateway with real processes: Rego rules in-process and through the OPA data API, the
+role × route matrix, one audit record per request, audited admin bypass, and quotas in a shared PostgreSQL store
+that fail closed when the store disappears."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import requests
+
+from coresdk.audit.chain import StoredRecord, verify_chain
+from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
+from sidecar.audit.journal import Journal
+from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.jwks_server import JwksServer
+from tests.support.opa import OpaServer
+from tests.support.ports import free_port
+from tests.support.postgres import PostgresCluster
+from tests.support.processes import ROOT, SidecarProcess
+from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
+
+POLICIES = ROOT / "config" / "policies"
+GATEWAY_CHAIN = "gw-test"
+
+
+def sidecar_env(jwks: JwksServer, **extra: str) -> dict[str, str]:
+    return {
+        "CORESDK_JWKS_URI": jwks.url,
+        "CORESDK_EXPECTED_ISSUER": ISSUER,
+        "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+        **extra,
+    }
+
+
+def bearer(keys: dict[str, SigningKey], **kw: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {keys['rs'].sign(claims(**kw))}"}
+
+
+def journal(proc: SidecarProcess, chain: str) -> list[dict[str, Any]]:
+    entries = Journal(Path(proc.env["CORESDK_DATA_DIR"]) / "audit", 1 << 30).read_all()
+    stored = [StoredRecord(e.chain_id, e.seq, e.canonical, e.record_hash) for e in entries if e.chain_id == chain]
+    assert verify_chain(chain, stored).failure is None
+    return [json.loads(e.canonical) for e in entries if e.chain_id == chain]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Upstream:
+    return Upstream()
+
+
+@pytest.fixture(scope="module")
+def rego_sidecar(jwks: JwksServer) -> Iterator[SidecarProcess]:
+    proc = SidecarProcess(
+        sidecar_env(
+            jwks,
+            CORESDK_POLICY_FILE=str(POLICIES),
+            CORESDK_POLICY_DATA=str(POLICIES / "data.json"),
+            CORESDK_AUDIT_DECISIONS="all",
+        )
+    )
+    yield proc
+    assert proc.stop() == 0, proc.output()
+
+
+@pytest.fixture(scope="module")
+def rego_gateway(upstream: Upstream, rego_sidecar: SidecarProcess) -> Iterator[GatewayProcess]:
+    gw = GatewayProcess(upstream, rego_sidecar.target, env={"CORESDK_GATEWAY_AUDIT_CHAIN": GATEWAY_CHAIN})
+    yield gw
+    gw.stop()
+
+
+def test_rego_rules_are_enforced_through_the_gateway(
+    rego_gateway: GatewayProcess, upstream: Upstream, keys: dict[str, SigningKey]
+) -> None:
+    operator = {"roles": ["operator"], "scope": "tasks:read tasks:delete tasks:create"}
+    before = len(upstream.seen)
+    no_mfa = requests.delete(f"{rego_gateway.url}/v1/agent/tasks/7", headers=bearer(keys, **operator), timeout=10)
+    assert (no_mfa.status_code, no_mfa.json()["error_description"]) == (403, "not allowed (MFA_REQUIRED)")
+    assert len(upstream.seen) == before
+    mfa = requests.delete(
+        f"{rego_gateway.url}/v1/agent/tasks/7", headers=bearer(keys, amr=["pwd", "mfa"], **operator), timeout=10
+    )
+    assert mfa.status_code == 200, mfa.text
+    suspended = {**operator, "tenant_id": "t-suspended"}
+    read = requests.get(f"{rego_gateway.url}/v1/agent/tasks", headers=bearer(keys, **suspended), timeout=10)
+    assert read.status_code == 200
+    write = requests.post(f"{rego_gateway.url}/v1/agent/tasks", headers=bearer(keys, **suspended), json={}, timeout=10)
+    assert (write.status_code, write.json()["error_description"]) == (403, "not allowed (TENANT_SUSPENDED)")
+    # Rego only restricts: a token without the scope is refused by the built-in rules before Rego is asked.
+    no_scope = requests.delete(
+        f"{rego_gateway.url}/v1/agent/tasks/7",
+        headers=bearer(keys, amr=["mfa"], roles=["operator"], scope="tasks:read"),
+        timeout=10,
+    )
+    assert no_scope.json()["error_description"] == "not allowed (SCOPE_MISSING)"
+
+
+ROUTES = json.loads((ROOT / "config" / "routes.json").read_text())["routes"]
+ROLE_ACTIONS = {
+    "viewer": {"read"},
+    "editor": {"read", "create", "write"},
+    "operator": {"read", "create", "write", "delete"},
+    "admin": {"read", "create", "write", "delete"},
+}
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor", "operator", "admin"])
+def test_each_role_against_the_route_map(rego_gateway: GatewayProcess, keys: dict[str, SigningKey], role: str) -> None:
+    every_scope = " ".join(sorted({r["permission"] for r in ROUTES}))
+    for route in ROUTES:
+        action = route["permission"].split(":")[1]
+        path = route["path"].replace("{id}", "42")
+        headers = bearer(keys, roles=[role], scope=every_scope, amr=["mfa"])
+        resp = requests.request(route["method"], f"{rego_gateway.url}{path}", headers=headers, json={}, timeout=10)
+        expected = 200 if action in ROLE_ACTIONS[role] else 403
+        assert resp.status_code == expected, (role, route, resp.text)
+        # the same role without the route's scope is always refused
+        others = " ".join(sorted({r["permission"] for r in ROUTES} - {route["permission"]}))
+        headers = bearer(keys, roles=[role], scope=others, amr=["mfa"])
+        resp = requests.request(route["method"], f"{rego_gateway.url}{path}", headers=headers, json={}, timeout=10)
+        assert (resp.status_code, resp.json()["error_description"]) == (403, "not allowed (SCOPE_MISSING)")
+    cross = requests.get(
+        f"{rego_gateway.url}/v1/orders", headers=bearer(keys, roles=[role], scope=every_scope), timeout=10
+    )
+    assert cross.status_code == 200  # the tenant is the token's own: X-Tenant-ID can never point elsewhere
+
+
+def test_every_request_leaves_one_audit_record_with_pii_masked(
+    rego_gateway: GatewayProcess, rego_sidecar: SidecarProcess, keys: dict[str, SigningKey]
+) -> None:
+    base = len(journal(rego_sidecar, GATEWAY_CHAIN))
+    ok = requests.get(f"{rego_gateway.url}/v1/orders?email=carol%40example.com", headers=bearer(keys), timeout=10)
+    no_token = requests.get(f"{rego_gateway.url}/v1/orders", timeout=10)
+    forbidden = requests.delete(f"{rego_gateway.url}/v1/agent/tasks/1", headers=bearer(keys), timeout=10)
+    unlisted = requests.get(f"{rego_gateway.url}/v1/secret-admin", headers=bearer(keys), timeout=10)
+    assert [r.status_code for r in (ok, no_token, forbidden, unlisted)] == [200, 401, 403, 404]
+    records = journal(rego_sidecar, GATEWAY_CHAIN)[base:]
+    assert [(r["outcome"], r["metadata"]["status"], r["actor"]) for r in records] == [
+        ("allow", 200, "user-42"),
+        ("deny", 401, "anonymous"),
+        ("deny", 403, "user-42"),
+        ("deny", 404, "user-42"),
+    ]
+    assert [r["resource"] for r in records] == [
+        "GET /v1/orders",
+        "GET (unmatched)",
+        "DELETE /v1/agent/tasks/{id}",
+        "GET (unmatched)",
+    ]
+    assert [r["reason"] for r in records] == ["ALLOWED", "TOKEN_MISSING", "SCOPE_MISSING", "ROUTE_NOT_FOUND"]
+    assert all(r["tenant_id"] == "tenant-a" for r in records if r["actor"] == "user-42")
+    assert all(r["action"] == "http.request" and r["metadata"]["request_id"] for r in records)
+    raw = json.dumps(records)
+    assert "carol@example.com" not in raw and "carol%40example.com" not in raw
+    assert "[EMAIL_ADDRESS]" in records[0]["metadata"]["target"]
+    # The sidecar was told to audit every decision too (CORESDK_AUDIT_DECISIONS=all).
+    decisions = [r for r in journal(rego_sidecar, "test-chain") if r["action"] == "authz.decision"]
+    assert {"allow", "deny"} <= {r["outcome"] for r in decisions}
+
+
+def test_a_broken_policy_stops_sidecar_start_up(jwks: JwksServer, tmp_path: Path) -> None:
+    bad = tmp_path / "authz.rego"
+    bad.write_text("package coresdk.authz\nimport rego.v1\n\nallow if {\n  input.x ==\n")
+    proc = SidecarProcess(sidecar_env(jwks, CORESDK_POLICY_FILE=str(bad)), wait_ready=False)
+    try:
+        assert proc.proc.wait(30) == 2
+        out = proc.output()
+        assert "CORESDK_POLICY_FILE" in out and "authz.rego:" in out and "Traceback" not in out
+    finally:
+        proc.stop()
+
+
+def test_a_rego_evaluation_error_denies(
+    jwks: JwksServer, upstream: Upstream, keys: dict[str, SigningKey], tmp_path: Path
+) -> None:
+    policy = tmp_path / "conflict.rego"
+    policy.write_text(
+        'package coresdk.authz\nimport rego.v1\nallow := true if input.action == "read"\n'
+        'allow := false if input.principal.subject == "user-42"\n'
+    )
+    sidecar = SidecarProcess(sidecar_env(jwks, CORESDK_POLICY_FILE=str(policy)))
+    gw = GatewayProcess(upstream, sidecar.target)
+    try:
+        before = len(upstream.seen)
+        resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10)
+        assert (resp.status_code, resp.json()["error_description"]) == (403, "not allowed (POLICY_ERROR)")
+        assert len(upstream.seen) == before
+        other = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys, sub="user-7"), timeout=10)
+        assert other.status_code == 200
+    finally:
+        gw.stop()
+        sidecar.stop()
+
+
+def test_remote_opa_decides_and_its_outage_is_503(
+    jwks: JwksServer, upstream: Upstream, keys: dict[str, SigningKey]
+) -> None:
+    opa = OpaServer([POLICIES / "authz.rego"], POLICIES / "data.json")
+    sidecar = SidecarProcess(sidecar_env(jwks, OPA_URL=opa.url, CORESDK_POLICY_TIMEOUT="0.5"))
+    gw = GatewayProcess(upstream, sidecar.target)
+    operator = {"roles": ["operator"], "scope": "tasks:delete tasks:read"}
+    try:
+        denied = requests.delete(f"{gw.url}/v1/agent/tasks/7", headers=bearer(keys, **operator), timeout=10)
+        assert denied.json()["error_description"] == "not allowed (MFA_REQUIRED)"
+        allowed = requests.get(f"{gw.url}/v1/agent/tasks", headers=bearer(keys, **operator), timeout=10)
+        assert allowed.status_code == 200 and opa.queries == 2
+        before = len(upstream.seen)
+        for mode in ("error", "hang"):
+            opa.mode = mode
+            resp = requests.get(f"{gw.url}/v1/agent/tasks", headers=bearer(keys, **operator), timeout=10)
+            assert (resp.status_code, resp.json()["error"]) == (503, "temporarily_unavailable"), mode
+        opa.mode = "ok"
+        opa.stop()
+        gone = requests.get(f"{gw.url}/v1/agent/tasks", headers=bearer(keys, **operator), timeout=10)
+        assert gone.status_code == 503
+        assert len(upstream.seen) == before
+    finally:
+        gw.stop()
+        sidecar.stop()
+
+
+async def test_admin_tenant_bypass_is_explicit_and_audited(jwks: JwksServer, tmp_path: Path) -> None:
+    admin = common_pb2.Principal(
+        subject="root-1", roles=["admin"], scopes=["orders:read"], tenant_id="tenant-ops", client_id="ops"
+    )
+    request = policy_pb2.AuthorizeRequest(principal=admin, resource="orders", action="read", tenant_id="tenant-a")
+    off = SidecarProcess(sidecar_env(jwks))
+    on = SidecarProcess(sidecar_env(jwks, CORESDK_ADMIN_TENANT_BYPASS="true"))
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    broken_audit = SidecarProcess(sidecar_env(jwks, CORESDK_ADMIN_TENANT_BYPASS="true", CORESDK_AUDIT_DIR=str(blocked)))
+    try:
+        async with grpc.aio.insecure_channel(off.target) as ch:
+            d = await policy_pb2_grpc.PolicyServiceStub(ch).Authorize(request)
+            assert (d.allowed, d.reason) == (False, "TENANT_MISMATCH")
+        async with grpc.aio.insecure_channel(on.target) as ch:
+            d = await policy_pb2_grpc.PolicyServiceStub(ch).Authorize(request)
+            assert (d.allowed, d.reason) == (True, "ADMIN_TENANT_BYPASS")
+        records = [r for r in journal(on, "test-chain") if r["reason"] == "ADMIN_TENANT_BYPASS"]
+        assert len(records) == 1
+        assert (records[0]["actor"], records[0]["tenant_id"], records[0]["metadata"]["decision_id"]) == (
+            "root-1",
+            "tenant-a",
+            d.decision_id,
+        )
+        assert records[0]["metadata"]["principal_tenant_id"] == "tenant-ops"
+        async with grpc.aio.insecure_channel(broken_audit.target) as ch:
+            stub = policy_pb2_grpc.PolicyServiceStub(ch)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Authorize(request)  # a bypass that cannot be audited is not granted
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            own = policy_pb2.AuthorizeRequest(principal=admin, resource="orders", action="read", tenant_id="tenant-ops")
+            assert (await stub.Authorize(own)).allowed  # an ordinary allow is not audited by default
+    finally:
+        for p in (off, on, broken_audit):
+            p.stop()
+
+
+def test_quotas_are_shared_across_replicas_and_fail_closed_when_the_store_is_gone(
+    postgres: PostgresCluster, upstream: Upstream, keys: dict[str, SigningKey], tmp_path: Path, jwks: JwksServer
+) -> None:
+    if postgres.external:
+        pytest.skip("needs the private cluster to drop a database under the gateway")
+    routes = json.loads((ROOT / "config" / "routes.json").read_text())
+    routes.update({"plans": {"tiny": {"requests_per_minute": 6, "burst": 2}}, "tenants": {"tenant-a": "tiny"}})
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(routes))
+    dsn = postgres.new_database()
+    sidecar = SidecarProcess(sidecar_env(jwks))
+    env = {"CORESDK_QUOTA_DATABASE_URL": dsn}
+    one = GatewayProcess(upstream, sidecar.target, routes_file=path, env=env)
+    two = GatewayProcess(upstream, sidecar.target, routes_file=path, env=env)
+    try:
+        codes = [
+            requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code for gw in (one, two, one)
+        ]
+        assert codes == [200, 200, 429]  # one budget for the tenant, whichever replica answers
+        limited = requests.get(f"{two.url}/v1/orders", headers=bearer(keys), timeout=10)
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        postgres.drop_database(dsn)
+        before = len(upstream.seen)
+        for gw in (one, two):
+            resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys, tenant_id="tenant-a"), timeout=15)
+            assert (resp.status_code, resp.json()["error"]) == (503, "temporarily_unavailable")
+        assert len(upstream.seen) == before
+        assert "QUOTA_STORE_UNAVAILABLE" in one.log_path.read_text()
+    finally:
+        one.stop()
+        two.stop()
+        sidecar.stop()
+
+
+def test_a_gateway_with_an_unreachable_quota_store_starts_and_refuses(
+    upstream: Upstream, keys: dict[str, SigningKey], tmp_path: Path, jwks: JwksServer
+) -> None:
+    routes = json.loads((ROOT / "config" / "routes.json").read_text())
+    routes.update({"plans": {"p": {"requests_per_minute": 600, "burst": 10}}, "default_plan": "p"})
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(routes))
+    sidecar = SidecarProcess(sidecar_env(jwks))
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    gw = GatewayProcess(upstream, sidecar.target, routes_file=path, env={"CORESDK_QUOTA_DATABASE_URL": dsn})
+    try:
+        resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=15)
+        assert resp.status_code == 503
+    finally:
+        gw.stop()
+        sidecar.stop()

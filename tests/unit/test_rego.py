@@ -1,0 +1,180 @@
+"""Conformance of our Rego policies (config/policies) in the pinned in-process engine and through the OPA data API,
+and the fail-closed rules around them: a broken policy stops start-up, every odd answer is a deny, no answer is an
+outage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coresdk.config.sidecar import load_sidecar_config
+from coresdk.errors import ConfigError, Unavailable
+from sidecar.policy.rego import LocalRego, RegoOutcome, RemoteOpa, interpret
+from tests.support.opa import OpaServer
+from tests.support.processes import ROOT
+
+POLICY = ROOT / "config" / "policies" / "authz.rego"
+DATA = ROOT / "config" / "policies" / "data.json"
+
+
+def doc(
+    action: str = "read", tenant: str = "t1", client: str = "app-1", amr: list[str] | None = None
+) -> dict[str, Any]:
+    claims: dict[str, Any] = {} if amr is None else {"amr": amr}
+    return {
+        "principal": {"subject": "u1", "tenant_id": tenant, "client_id": client, "roles": ["admin"], "claims": claims},
+        "resource": "tasks",
+        "action": action,
+        "tenant_id": tenant,
+        "resource_owner": "",
+        "context": {},
+        "builtin": {"reason": "ALLOWED", "matched_rules": []},
+    }
+
+
+# (input, expected outcome): the contract of config/policies/authz.rego.
+CASES: list[tuple[str, dict[str, Any], RegoOutcome]] = [
+    ("plain read", doc(), RegoOutcome(True, "")),
+    ("write", doc("write"), RegoOutcome(True, "")),
+    ("delete without mfa", doc("delete"), RegoOutcome(False, "MFA_REQUIRED")),
+    ("delete with pwd only", doc("delete", amr=["pwd"]), RegoOutcome(False, "MFA_REQUIRED")),
+    ("delete with mfa", doc("delete", amr=["pwd", "mfa"]), RegoOutcome(True, "")),
+    ("suspended tenant reads", doc("read", tenant="t-suspended"), RegoOutcome(True, "")),
+    ("suspended tenant lists", doc("list", tenant="t-suspended"), RegoOutcome(True, "")),
+    ("suspended tenant writes", doc("write", tenant="t-suspended"), RegoOutcome(False, "TENANT_SUSPENDED")),
+    (
+        "two refusals: smallest reason",
+        doc("delete", tenant="t-suspended"),
+        RegoOutcome(False, "MFA_REQUIRED"),
+    ),
+    ("read-only client reads", doc("read", client="reporting-client"), RegoOutcome(True, "")),
+    ("read-only client writes", doc("write", client="reporting-client"), RegoOutcome(False, "CLIENT_READ_ONLY")),
+    ("claims missing entirely", {**doc("delete"), "principal": {"client_id": "x"}}, RegoOutcome(False, "MFA_REQUIRED")),
+]
+
+
+@pytest.fixture(scope="module")
+def opa() -> Any:
+    server = OpaServer([POLICY], DATA)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(("name", "document", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_policy_conformance_in_process(name: str, document: dict[str, Any], expected: RegoOutcome) -> None:
+    engine = LocalRego((POLICY,), "coresdk/authz", DATA)
+    assert await engine.evaluate(document) == expected
+
+
+@pytest.mark.parametrize(("name", "document", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_policy_conformance_through_the_opa_data_api(
+    opa: OpaServer, name: str, document: dict[str, Any], expected: RegoOutcome
+) -> None:
+    engine = RemoteOpa(opa.url, "coresdk/authz", 2.0)
+    try:
+        assert await engine.evaluate(document) == expected
+    finally:
+        await engine.close()
+
+
+def test_a_broken_policy_is_a_start_up_error_naming_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rego"
+    bad.write_text("package coresdk.authz\nimport rego.v1\nallow if {\n")
+    with pytest.raises(ConfigError) as err:
+        LocalRego((bad,), "coresdk/authz")
+    assert err.value.variable == "CORESDK_POLICY_FILE"
+    assert "bad.rego" in str(err.value) and "Stack backtrace" not in str(err.value)
+
+
+def test_a_query_no_policy_defines_is_a_start_up_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        LocalRego((POLICY,), "other/authz")
+    assert err.value.variable == "CORESDK_POLICY_QUERY"
+
+
+def test_bad_policy_data_is_a_start_up_error(tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text("[1, 2")
+    with pytest.raises(ConfigError) as err:
+        LocalRego((POLICY,), "coresdk/authz", data)
+    assert err.value.variable == "CORESDK_POLICY_DATA"
+
+
+async def test_an_evaluation_error_is_a_deny(tmp_path: Path) -> None:
+    conflict = tmp_path / "conflict.rego"
+    # Two different values for one complete rule: a run-time conflict error in Rego.
+    conflict.write_text("package coresdk.authz\nimport rego.v1\nallow := true if input.a\nallow := false if input.b\n")
+    engine = LocalRego((conflict,), "coresdk/authz")
+    assert await engine.evaluate({"a": True, "b": True}) == RegoOutcome(False, "POLICY_ERROR")
+    assert await engine.evaluate({"a": True}) == RegoOutcome(True, "")
+
+
+async def test_undefined_or_odd_documents_are_denies(tmp_path: Path) -> None:
+    p = tmp_path / "odd.rego"
+    p.write_text('package coresdk.authz\nimport rego.v1\nallow := "yes" if input.s\nallow := 1 if input.n\n')
+    engine = LocalRego((p,), "coresdk/authz")
+    assert await engine.evaluate({"s": True}) == RegoOutcome(False, "POLICY_UNDEFINED")
+    assert await engine.evaluate({"n": True}) == RegoOutcome(False, "POLICY_UNDEFINED")
+    assert await engine.evaluate({}) == RegoOutcome(False, "POLICY_UNDEFINED")  # allow undefined
+    assert interpret(None) == RegoOutcome(False, "POLICY_UNDEFINED")
+    assert interpret([True]) == RegoOutcome(False, "POLICY_UNDEFINED")
+    assert interpret({"allow": False, "reason": "lower case <script>"}) == RegoOutcome(False, "POLICY_DENIED")
+    assert interpret({"allow": False, "reason": "CUSTOM_NO"}) == RegoOutcome(False, "CUSTOM_NO")
+
+
+async def test_opa_failing_or_slow_or_unreachable_is_an_outage(opa: OpaServer) -> None:
+    engine = RemoteOpa(opa.url, "coresdk/authz", 0.3)
+    try:
+        opa.mode = "error"
+        with pytest.raises(Unavailable):
+            await engine.evaluate(doc())
+        opa.mode = "hang"
+        with pytest.raises(Unavailable):
+            await engine.evaluate(doc())
+    finally:
+        opa.mode = "ok"
+        await engine.close()
+    from tests.support.ports import free_port
+
+    gone = RemoteOpa(f"http://127.0.0.1:{free_port()}", "coresdk/authz", 0.3)
+    try:
+        with pytest.raises(Unavailable):
+            await gone.evaluate(doc())
+    finally:
+        await gone.close()
+
+
+async def test_opa_undefined_document_is_a_deny(opa: OpaServer) -> None:
+    engine = RemoteOpa(opa.url, "coresdk/nothing_here", 2.0)
+    try:
+        assert await engine.evaluate(doc()) == RegoOutcome(False, "POLICY_UNDEFINED")
+    finally:
+        await engine.close()
+
+
+BASE_ENV = {
+    "CORESDK_ENV": "production",
+    "CORESDK_JWKS_URI": "https://idp.example.com/jwks",
+    "CORESDK_EXPECTED_ISSUER": "https://idp.example.com",
+    "CORESDK_EXPECTED_AUDIENCE": "api",
+}
+
+
+def test_policy_configuration_is_validated() -> None:
+    assert load_sidecar_config(BASE_ENV).policy is None
+    local = load_sidecar_config({**BASE_ENV, "CORESDK_POLICY_FILE": str(POLICY.parent)}).policy
+    assert local is not None and local.files == (POLICY,) and local.query == "coresdk/authz"
+    remote = load_sidecar_config({**BASE_ENV, "OPA_URL": "http://127.0.0.1:8181/"}).policy
+    assert remote is not None and remote.opa_url == "http://127.0.0.1:8181"
+    for env, variable in [
+        ({"CORESDK_POLICY_FILE": str(POLICY), "OPA_URL": "http://127.0.0.1:8181"}, "OPA_URL"),
+        ({"OPA_URL": "http://opa.example.com:8181"}, "OPA_URL"),  # plain http off the machine
+        ({"CORESDK_POLICY_FILE": "/nonexistent/policies"}, "CORESDK_POLICY_FILE"),
+        ({"CORESDK_POLICY_FILE": str(POLICY), "CORESDK_POLICY_QUERY": "data.x;"}, "CORESDK_POLICY_QUERY"),
+        ({"CORESDK_AUDIT_DECISIONS": "none"}, "CORESDK_AUDIT_DECISIONS"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            load_sidecar_config({**BASE_ENV, **env})
+        assert err.value.variable == variable, env
