@@ -21,7 +21,7 @@ from aiohttp import web
 
 from coresdk.client import error_reason
 from coresdk.config.env import split_host_port
-from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config
+from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config, route_pattern
 from coresdk.errors import ConfigError, Unavailable
 from coresdk.masking.engine import Masker
 from coresdk.runtime import run_service, stop_signal
@@ -77,13 +77,7 @@ class CompiledRoute:
 
 
 def compile_routes(routes: tuple[Route, ...]) -> list[CompiledRoute]:
-    out = []
-    for r in routes:
-        regex = "".join(
-            "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^/]+\})", r.path)
-        )
-        out.append(CompiledRoute(r, re.compile(f"^{regex}$")))
-    return out
+    return [CompiledRoute(r, route_pattern(r.path)) for r in routes]
 
 
 class Gateway:
@@ -102,7 +96,7 @@ class Gateway:
 
     def match(self, method: str, path: str) -> Route | None:
         for c in self.routes:
-            if c.route.method == method and c.pattern.match(path):
+            if c.route.method == method and c.pattern.fullmatch(path):
                 return c.route
         return None
 

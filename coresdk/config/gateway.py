@@ -11,7 +11,9 @@ from pathlib import Path
 
 from coresdk.config.env import Env, split_host_port, validate_fetch_url
 from coresdk.errors import ConfigError
+from coresdk.roles import KNOWN_ACTIONS
 
+_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 _PERMISSION = re.compile(r"[a-z][a-z0-9_.-]{0,63}:[a-z][a-z0-9_.-]{0,63}")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -61,14 +63,19 @@ def load_routes(path: Path) -> tuple[Route, ...]:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(var, f"cannot read JSON from {path}: {exc}") from None
-    if isinstance(doc, dict) and set(doc) - {"routes", "plans", "tenants", "default_plan"}:
-        raise ConfigError(
-            var, f"unknown section(s): {', '.join(sorted(set(doc) - {'routes', 'plans', 'tenants', 'default_plan'}))}"
-        )
+    sections = {"routes", "resources", "plans", "tenants", "default_plan"}
+    if isinstance(doc, dict) and set(doc) - sections:
+        raise ConfigError(var, f"unknown section(s): {', '.join(sorted(set(doc) - sections))}")
+    resources = doc.get("resources") if isinstance(doc, dict) else None
+    if resources is not None and (
+        not isinstance(resources, list) or not all(isinstance(r, str) and _NAME.fullmatch(r) for r in resources)
+    ):
+        raise ConfigError(var, "resources must be a list of lower-case resource names")
     entries = doc.get("routes") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ConfigError(var, 'must be {"routes": [{"method", "path", "permission"}, ...]}')
-    routes, seen = [], set()
+    routes: list[Route] = []
+    seen: set[tuple[str, str]] = set()
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or set(e) != {"method", "path", "permission"}:
             raise ConfigError(var, f"routes[{i}] needs exactly method, path, permission")
@@ -84,8 +91,26 @@ def load_routes(path: Path) -> tuple[Route, ...]:
             raise ConfigError(var, f"routes[{i}] overlaps an earlier route ({method} {rpath})")
         seen.add(shape)
         resource, action = perm.split(":")
+        if action not in KNOWN_ACTIONS:
+            raise ConfigError(
+                var, f"routes[{i}].permission {perm!r}: no role grants {action!r} ({', '.join(sorted(KNOWN_ACTIONS))})"
+            )
+        if resources is not None and resource not in resources:
+            raise ConfigError(var, f"routes[{i}].permission {perm!r} names a resource not listed in resources")
+        sample = re.sub(r"\{[^/]+\}", "x", rpath)
+        for earlier in routes:
+            if earlier.method == method and route_pattern(earlier.path).fullmatch(sample):
+                raise ConfigError(
+                    var, f"routes[{i}] ({method} {rpath}) is unreachable: {earlier.path} listed earlier matches it"
+                )
         routes.append(Route(method, rpath, resource, action))
     return tuple(routes)
+
+
+def route_pattern(path: str) -> re.Pattern[str]:
+    """A route path with {name} segments as a regular expression; the gateway matches requests with the same."""
+    regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^/]+\})", path))
+    return re.compile(regex)
 
 
 def load_entitlements(path: Path) -> Entitlements:

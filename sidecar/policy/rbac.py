@@ -13,16 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from coresdk.roles import OWNED_ACTIONS, ROLE_ACTIONS, ROLE_ORDER
 from coresdk.v1.common_pb2 import Principal
-
-ROLE_ORDER = ("viewer", "editor", "operator", "admin")
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"read", "list"}),
-    "editor": frozenset({"read", "list", "create", "write", "update"}),
-    "operator": frozenset({"read", "list", "create", "write", "update", "delete", "manage"}),
-    "admin": frozenset({"read", "list", "create", "write", "update", "delete", "manage", "admin"}),
-}
-OWNED_ACTIONS = frozenset({"write", "update", "delete"})
 
 
 @dataclass(frozen=True)

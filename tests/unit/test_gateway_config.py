@@ -40,12 +40,23 @@ def test_good_config(tmp_path: Path) -> None:
         {"routes": [ROUTE], "plans": {"p": {"requests_per_minute": 1, "burst": 1}}, "tenants": {"t": "q"}},
         {"routes": [ROUTE], "plans": {"p": {"requests_per_minute": 1, "burst": 1}}, "default_plan": "q"},
         {"routes": [ROUTE], "quotas": {}},
+        {"routes": [{**ROUTE, "permission": "x:export"}]},  # no role grants "export"
+        {"routes": [ROUTE], "resources": ["y"]},  # x is not a declared resource
+        {"routes": [ROUTE], "resources": "x"},
+        {"routes": [ROUTE, {**ROUTE, "path": "/v1/x/export"}]},  # shadowed by /v1/x/{id}
+        {"routes": [{**ROUTE, "path": "/v1/{a}/{b}"}, {**ROUTE, "path": "/v1/x/{id}"}]},
     ],
 )
 def test_bad_config_stops_start_up(tmp_path: Path, doc: Any) -> None:
     with pytest.raises(ConfigError) as info:
         load(tmp_path, doc)
     assert info.value.variable == "CORESDK_ROUTES_FILE"
+
+
+def test_a_literal_route_before_a_pattern_is_reachable(tmp_path: Path) -> None:
+    literal = {**ROUTE, "path": "/v1/x/export"}
+    cfg = load(tmp_path, {"resources": ["x"], "routes": [literal, ROUTE]})
+    assert [r.path for r in cfg.routes] == ["/v1/x/export", "/v1/x/{id}"]
 
 
 def test_upstream_required() -> None:
