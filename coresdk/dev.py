@@ -93,6 +93,9 @@ def run_dev(data_dir: str, check: bool = False) -> int:
             "CORESDK_DEMO_UPSTREAM_ADDR": upstream_addr,
             "CORESDK_UPSTREAM_URL": f"http://{upstream_addr}",
             "CORESDK_ROUTES_FILE": str(Path(__file__).resolve().parent.parent / "config" / "routes.json"),
+            # the example custom rules (deletes need MFA, suspended tenants read only) in the in-process engine
+            "CORESDK_POLICY_FILE": str(Path(__file__).resolve().parent.parent / "config" / "policies"),
+            "CORESDK_POLICY_DATA": str(Path(__file__).resolve().parent.parent / "config" / "policies" / "data.json"),
         }
     )
     steps = [
