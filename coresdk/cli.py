@@ -12,6 +12,7 @@ import os
 import sys
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _http_json(command: str, request: urllib.request.Request, timeout: float) -> dict[str, object] | None:
@@ -195,7 +196,49 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument("token", help="the token, or - to read it from standard input")
     auth.add_argument("--addr", default=os.environ.get("CORESDK_SIDECAR_ADDR", "[::1]:50051"))
     auth.add_argument("--audience", default="")
+    doc = sub.add_parser("doctor", help="run the production security checklist against this deployment")
+    doc.add_argument("--json", action="store_true", help="machine-readable output for CI")
+    doc.add_argument(
+        "--env-file", action="append", default=[], help="KEY=VALUE file of the deployment (repeatable; env wins)"
+    )
+    doc.add_argument(
+        "--scan", action="append", default=[], help="configuration file or directory to scan for hardcoded secrets"
+    )
+    doc.add_argument("--only", action="append", default=[], help="run only this check id (repeatable)")
+    doc.add_argument("--timeout", type=float, default=5.0, help="seconds per network probe")
     return parser
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from coresdk.doctor.model import Context
+    from coresdk.doctor.report import exit_status as doctor_status
+    from coresdk.doctor.report import render_json, render_table, run_checks
+
+    env: dict[str, str] = {}
+    for name in args.env_file:
+        env.update(read_env_file(Path(name)))
+    env.update(os.environ)
+    results = run_checks(Context(env, [Path(p) for p in args.scan], args.timeout), args.only)
+    if not results:
+        print(f"no check matches {', '.join(args.only)}", file=sys.stderr)
+        return 2
+    (render_json if args.json else render_table)(results)
+    return doctor_status(results)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines, # comments, optional export and quotes: the subset every env-file consumer agrees on."""
+    out: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.split(" #", 1)[0].strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     if args.command == "secret":
         return _secret(args)
+    if args.command == "doctor":
+        return _doctor(args)
     return _authenticate(args)
 
 

@@ -1,0 +1,314 @@
+"""`coresdk doctor` against a real deployment (control plane, sidecar, gateway, OpenBao, a syslog sink): a safe
+configuration passes, and each deliberately broken setting fails exactly its own check."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+
+from coresdk.doctor.model import Context, Status
+from coresdk.doctor.report import CHECKS, run_checks
+from tests.support.collectors import SyslogCollector
+from tests.support.controlplane import ADMIN_TOKEN, SIDECAR_TOKEN, ControlPlaneProcess
+from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.oauth import REDIRECT
+from tests.support.openbao import OpenBao
+from tests.support.ports import free_port
+from tests.support.processes import ROOT, SidecarProcess
+from tests.support.tokens import SigningKey
+
+
+class Deployment:
+    def __init__(self, tmp: Path, bao: OpenBao) -> None:
+        self.syslog = SyslogCollector()
+        self.db = tmp / "cp.db"
+        self.cp = ControlPlaneProcess(
+            tmp / "cp",
+            f"sqlite:///{self.db}",
+            CORESDK_AUDIT_SYSLOG_ADDR=f"127.0.0.1:{self.syslog.port}",
+            CORESDK_AUDIT_RETENTION_DAYS="400",
+        )
+        self.cp.create_app(
+            name="web",
+            scopes=["orders:read"],
+            grant_types=["authorization_code", "refresh_token"],
+            redirect_uris=[REDIRECT],
+        )
+        self.cp.create_app(name="batch", scopes=["orders:read"], grant_types=["client_credentials"])
+        role_id, secret_id = bao.role("doctor")
+        self.sidecar = SidecarProcess(
+            {
+                "CORESDK_JWKS_URI": f"{self.cp.url}/api/v1/jwks",
+                "CORESDK_EXPECTED_ISSUER": self.cp.url,
+                "CORESDK_EXPECTED_AUDIENCE": "coresdk",
+                "CORESDK_CP_URL": self.cp.url,
+                "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
+                "VAULT_ADDR": bao.addr,
+                "CORESDK_VAULT_ROLE_ID": role_id,
+                "CORESDK_VAULT_SECRET_ID": secret_id,
+                "CORESDK_SECRET_PATHS": "apps/",
+            }
+        )
+        self.upstream = Upstream()
+        self.gateway = GatewayProcess(self.upstream, self.sidecar.target)
+        # One refused request: the gateway audits it, the sidecar ships it, the control plane chains it.
+        assert requests.get(f"{self.gateway.url}/v1/orders", timeout=10).status_code == 401
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            report = self.cp.admin("GET", "/api/v1/audit?verify_chain=true").json()
+            if report["records_checked"] > 0:
+                break
+            time.sleep(0.2)
+        self.env: dict[str, str] = {
+            **self.cp.env,
+            **self.sidecar.env,
+            "CORESDK_CP_URL": self.cp.url,
+            "CORESDK_GATEWAY_URL": self.gateway.url,
+            "CORESDK_ROUTES_FILE": str(ROOT / "config" / "routes.json"),
+            "CPOD_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+        self.scan = [ROOT / "config"]
+
+    def doctor(self, scan: list[Path] | None = None, **overrides: str | None) -> dict[str, Any]:
+        env = {**self.env, **{k: v for k, v in overrides.items() if v is not None}}
+        for name in [k for k, v in overrides.items() if v is None]:
+            env.pop(name, None)
+        return {r.id: r for r in run_checks(Context(env, self.scan if scan is None else scan))}
+
+    def stop(self) -> None:
+        self.gateway.stop()
+        self.sidecar.stop()
+        self.cp.stop()
+        self.syslog.close()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, bao: OpenBao) -> Iterator[Deployment]:
+    d = Deployment(tmp_path_factory.mktemp("doctor"), bao)
+    yield d
+    d.stop()
+
+
+def failing(results: dict[str, Any]) -> set[str]:
+    return {i for i, r in results.items() if r.status is Status.FAIL}
+
+
+def test_a_safe_deployment_passes_every_check(deployment: Deployment) -> None:
+    results = deployment.doctor()
+    assert set(results) == {c.id for c in CHECKS}
+    assert failing(results) == set(), {i: r.detail for i, r in results.items() if r.status is Status.FAIL}
+    assert {i for i, r in results.items() if r.status is Status.WARN} == set()
+
+
+def test_the_cli_prints_a_table_or_json_and_exits_by_the_worst_result(deployment: Deployment) -> None:
+    env = {**os.environ, **deployment.env, "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "coresdk.cli", "doctor", "--scan", str(ROOT / "config")]
+    table = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert "PASS  sidecar.loopback" in table.stdout and "FAIL" not in table.stdout
+    broken = {**env, "CORESDK_ENV": "development"}
+    out = subprocess.run([*cli, "--json"], env=broken, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert doc["ok"] is False
+    [bad] = [c for c in doc["checks"] if c["status"] == "FAIL"]
+    assert bad["id"] == "env.production" and bad["remediation"]
+
+
+def listening(host: str) -> tuple[socket.socket, int]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    sock.listen()
+    return sock, sock.getsockname()[1]
+
+
+def test_sidecar_listening_beyond_loopback_fails(deployment: Deployment) -> None:
+    sock, port = listening("0.0.0.0")
+    try:
+        results = deployment.doctor(CORESDK_SIDECAR_ADDR=f"[::1]:{port}")
+        # masking is probed at that address too, and nothing there speaks gRPC
+        assert failing(results) == {"sidecar.loopback", "masking.active"}
+        assert "0.0.0.0" in results["sidecar.loopback"].detail
+    finally:
+        sock.close()
+    assert failing(deployment.doctor(CORESDK_SIDECAR_ADDR=f"0.0.0.0:{port}")) >= {"sidecar.loopback"}
+
+
+def test_health_port_on_every_interface_fails(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_HEALTH_ADDR="0.0.0.0:9091")) == {"health.loopback"}
+
+
+def test_control_plane_on_a_public_address_fails(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_CP_ADDR="93.184.216.34:8080")) == {"controlplane.exposure"}
+    assert deployment.doctor(CORESDK_CP_ADDR="0.0.0.0:8080")["controlplane.exposure"].status is Status.WARN
+
+
+def test_development_mode_fails(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_ENV="development")) == {"env.production"}
+
+
+def test_missing_audience_fails(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_EXPECTED_AUDIENCE=None)) == {"jwks.configured"}
+
+
+def test_unreachable_jwks_fails(deployment: Deployment) -> None:
+    results = deployment.doctor(CORESDK_JWKS_URI=f"{deployment.cp.url}/api/v1/no-such-jwks")
+    assert failing(results) == {"jwks.reachable"}
+
+
+def test_long_token_lifetime_fails(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_ACCESS_TOKEN_TTL="7200")) == {"tokens.policy"}
+
+
+def test_an_old_client_secret_fails(deployment: Deployment) -> None:
+    conn = sqlite3.connect(deployment.db)
+    try:
+        with conn:
+            conn.execute("UPDATE client_secrets SET created_at = created_at - 100 * 86400")
+        results = deployment.doctor()
+        assert failing(results) == {"oauth.apps"}
+        assert "100 days old" in results["oauth.apps"].detail
+    finally:
+        with conn:
+            conn.execute("UPDATE client_secrets SET created_at = created_at + 100 * 86400")
+        conn.close()
+
+
+def test_an_authorization_server_without_pkce_fails(deployment: Deployment) -> None:
+    """Another server in front of the apps (the doctor only sees its answers): plain PKCE, no challenge needed."""
+    import asyncio
+    import threading
+
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def metadata(_: web.Request) -> web.Response:
+        return web.json_response({"code_challenge_methods_supported": ["S256", "plain"]})
+
+    async def start() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/.well-known/oauth-authorization-server", metadata)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    runner = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        results = run_checks(Context({**deployment.env, "CORESDK_CP_URL": f"http://127.0.0.1:{port}"}), ["oauth.pkce"])
+        assert [r.status for r in results] == [Status.FAIL]
+        assert "plain" in results[0].detail
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def test_long_lived_refresh_tokens_fail(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_REFRESH_ABSOLUTE_TTL=str(180 * 86400))) == {"oauth.refresh"}
+    assert deployment.doctor(CORESDK_REFRESH_GRACE="5")["oauth.refresh"].status is Status.WARN
+
+
+def test_a_secret_in_the_clear_in_the_store_fails(deployment: Deployment, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(deployment.db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)  # the live database is in WAL mode: a file copy would miss recent pages
+    pem = (
+        SigningKey.rsa("leak", "RS256")
+        .private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
+    conn = sqlite3.connect(copy)
+    with conn:
+        conn.execute("UPDATE signing_keys SET private_key_enc = ?", (pem,))
+    conn.close()
+    results = deployment.doctor(DATABASE_URL=f"sqlite:///{copy}")
+    assert failing(results) == {"secrets.at_rest"}
+    assert "signing_keys.private_key_enc" in results["secrets.at_rest"].detail
+    conn = sqlite3.connect(copy)
+    with conn:
+        conn.execute("UPDATE signing_keys SET private_key_enc = 'v1.AAAA'")
+        conn.execute("UPDATE oauth_apps SET name = ?", ("token ghp_" + "a1B2" * 9,))
+    conn.close()
+    results = deployment.doctor(DATABASE_URL=f"sqlite:///{copy}")
+    assert failing(results) == {"secrets.at_rest"} and "API_KEY" in results["secrets.at_rest"].detail
+
+
+def test_a_hardcoded_secret_in_configuration_fails(deployment: Deployment, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "app.env").write_text("# the app\nLOG_LEVEL=info\nJWT_SECRET=supersecret123\n")
+    results = deployment.doctor(scan=[config])
+    assert failing(results) == {"secrets.hardcoded"}
+    assert "app.env:3 sets JWT_SECRET" in results["secrets.hardcoded"].detail
+    (config / "app.env").write_text("JWT_SECRET_FILE=/run/secrets/jwt\n")
+    (config / "notes.json").write_text(json.dumps({"key": "AKIAIOSFODNN7EXAMPLE"}))
+    assert failing(deployment.doctor(scan=[config])) == {"secrets.hardcoded"}
+
+
+def test_wrong_approle_credentials_fail(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_VAULT_SECRET_ID="00000000-0000-0000-0000-000000000000")) == {
+        "vault.approle"
+    }
+    assert failing(deployment.doctor(VAULT_ADDR=None)) == {"vault.approle"}
+
+
+def test_a_tampered_audit_chain_fails(deployment: Deployment) -> None:
+    conn = sqlite3.connect(deployment.db)
+    chain, canonical = conn.execute("SELECT chain_id, canonical FROM audit_records WHERE seq = 1 LIMIT 1").fetchone()
+    edited = canonical.replace('"actor":"', '"actor":"mallory-', 1)
+    assert edited != canonical
+    try:
+        with conn:
+            conn.execute("UPDATE audit_records SET canonical = ? WHERE chain_id = ? AND seq = 1", (edited, chain))
+        results = deployment.doctor()
+        assert failing(results) == {"audit.chain"}
+        assert f"chain {chain} broken at seq 1" in results["audit.chain"].detail
+    finally:
+        with conn:
+            conn.execute("UPDATE audit_records SET canonical = ? WHERE chain_id = ? AND seq = 1", (canonical, chain))
+        conn.close()
+    assert "audit.chain" not in failing(deployment.doctor())
+
+
+def test_no_off_box_sink_fails(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_AUDIT_SYSLOG_ADDR=None)) == {"audit.offbox"}
+
+
+def test_retention_below_the_framework_fails(deployment: Deployment) -> None:
+    assert failing(deployment.doctor(CORESDK_COMPLIANCE_FRAMEWORK="hipaa")) == {"audit.retention"}
+    assert failing(deployment.doctor(CORESDK_AUDIT_RETENTION_DAYS="90")) == {"audit.retention"}
+
+
+def test_masking_unavailable_fails(deployment: Deployment) -> None:
+    results = deployment.doctor(CORESDK_SIDECAR_ADDR=f"[::1]:{free_port('::1')}")
+    assert failing(results) == {"masking.active"}
+    assert results["sidecar.loopback"].status is Status.WARN  # nothing listens there
+
+
+def test_a_broken_route_map_fails(deployment: Deployment, tmp_path: Path) -> None:
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps({"routes": [{"method": "GET", "path": "/v1/x", "permission": "x:export"}]}))
+    assert failing(deployment.doctor(CORESDK_ROUTES_FILE=str(routes))) == {"gateway.routes"}
+
+
+def test_an_application_reachable_without_the_gateway_fails(deployment: Deployment) -> None:
+    results = deployment.doctor(CORESDK_GATEWAY_URL=f"http://127.0.0.1:{deployment.upstream.port}")
+    assert failing(results) == {"gateway.authenticates"}
+    assert "answered 200" in results["gateway.authenticates"].detail
