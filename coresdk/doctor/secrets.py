@@ -28,7 +28,9 @@ _ASSIGNMENT = re.compile(
     r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*(?:SECRET|TOKEN|PASSWORD|PRIVATE_KEY|API_KEY)[A-Za-z0-9_]*)\s*[=:]\s*["']?([^"'\s#]*)""",
     re.IGNORECASE,
 )
-_REFERENCE = re.compile(r"^(?:\$\{?[A-Z_]+\}?|vault:.*|file:.*|/.*|<.*>|changeme-in-vault|)$")
+_REFERENCE = re.compile(r"^(?:\$\{?[A-Z_]+\}?|vault:.*|file:.*|/.*|<.*|true|false|\d+|)$", re.IGNORECASE)
+# In configuration files only formats that are unmistakably credentials; "secret-looking" words are too common.
+CONFIG_SECRET_TYPES = {"PRIVATE_KEY", "JWT", "API_KEY", "URL_CREDENTIALS"}
 _TEXT_SUFFIXES = {".env", ".example", ".json", ".yaml", ".yml", ".toml", ".ini", ".conf", ".cfg", ".rego", ".txt"}
 
 
@@ -128,7 +130,7 @@ def no_hardcoded_secrets(ctx: Context) -> tuple[Status, str, str]:
             if match and not _REFERENCE.match(match.group(2)):
                 problems.append(f"{path}:{number} sets {match.group(1)} to a literal value")
                 continue
-            found = {f.entity_type for f in detect(line)} & SECRET_TYPES
+            found = {f.entity_type for f in detect(line)} & CONFIG_SECRET_TYPES
             if found:
                 problems.append(f"{path}:{number}: {', '.join(sorted(found))}")
     if problems:
