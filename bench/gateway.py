@@ -5,7 +5,7 @@ Through the gateway every request is authenticated and authorized by the sidecar
 fsync'd record, group-committed) and proxied.
 Authorize: the same decisions on two sidecars, one with the built-in rules only and one with config/policies in
 the in-process Rego engine, against an empty unary call as floor.
-Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C]
+Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C] [--no-audit]
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ async def authorize_case(target: str, n: int) -> tuple[float, float, list[float]
     return rate, floor, lat
 
 
-async def main(n: int, concurrency: int) -> None:
+async def main(n: int, concurrency: int, audit: bool) -> None:
     key = SigningKey.rsa("bench", "RS256")
     jwks = JwksServer()
     jwks.keys = [key.jwk()]
@@ -114,7 +114,7 @@ async def main(n: int, concurrency: int) -> None:
     gateway = GatewayProcess(
         upstream,
         sidecar.target,
-        env={"CORESDK_LOG_LEVEL": "WARNING", "CORESDK_GATEWAY_AUDIT": os.environ.get("AUDIT", "true")},
+        env={"CORESDK_LOG_LEVEL": "WARNING", "CORESDK_GATEWAY_AUDIT": "true" if audit else "false"},
     )
     headers = {"Authorization": f"Bearer {key.sign(claims())}"}
     try:
@@ -163,5 +163,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--no-audit", action="store_true", help="gateway without its per-request audit record")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency))
+    asyncio.run(main(args.requests, args.concurrency, not args.no_audit))
