@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class Variable:
     bounds: str = ""
 
 
-def _literal(node: ast.expr, constants: dict[str, object]) -> str:
+def _literal(node: ast.expr, constants: Mapping[str, object]) -> str:
     if isinstance(node, ast.Constant) and node.value is not None:
         return str(node.value).lower() if isinstance(node.value, bool) else str(node.value)
     if isinstance(node, ast.Name) and node.id in constants:
