@@ -8,6 +8,7 @@ is sent; for a forwarded one, after the upstream answered and before its body is
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -60,18 +61,37 @@ class RequestRecord:
 
 
 class RequestAuditor:
+    """Group commit on the gateway side: records of concurrent requests travel in one AppendBatch, and each request
+    waits only for the acknowledgement (fsync in the sidecar) that covers its own record."""
+
+    MAX_BATCH = 500
+
     def __init__(self, channel: grpc.aio.Channel, chain_id: str, timeout_seconds: float = 3.0) -> None:
         self._stub = audit_pb2_grpc.AuditServiceStub(channel)  # type: ignore[no-untyped-call]
         self._chain = chain_id
         self._timeout = timeout_seconds
+        self._pending: list[tuple[audit_pb2.AuditRecord, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def append(self, record: RequestRecord, status: int) -> bool:
         """True once the record is durable in the sidecar's journal; False (logged) otherwise."""
-        try:
-            await self._stub.Append(
-                audit_pb2.AppendRequest(record=record.to_proto(self._chain, status)), timeout=self._timeout
-            )
-            return True
-        except grpc.aio.AioRpcError as err:
-            log.error("audit append failed request_id=%s code=%s", record.request_id, err.code().name)
-            return False
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((record.to_proto(self._chain, status), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
+            try:
+                await self._stub.AppendBatch(
+                    audit_pb2.AppendBatchRequest(records=[r for r, _ in batch]), timeout=self._timeout
+                )
+                ok = True
+            except grpc.aio.AioRpcError as err:
+                log.error("audit append failed records=%d code=%s", len(batch), err.code().name)
+                ok = False
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(ok)
