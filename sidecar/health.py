@@ -1,4 +1,5 @@
-"""Loopback HTTP for operators: /healthz (process alive), /readyz (keys loaded), /metrics (Prometheus)."""
+"""Loopback HTTP for operators: /healthz (process alive), /readyz (keys, revocation feed and audit journal ready),
+/metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.metrics import SidecarMetrics
 
+SUBSYSTEMS = ("revocations", "audit")
+
 
 def health_app(metrics: SidecarMetrics, readiness: Callable[[], dict[str, bool]]) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        issuers = readiness()
-        ready = bool(issuers) and all(issuers.values())
+        checks = readiness()
+        ready = bool(checks) and all(checks.values())
+        issuers = {k: v for k, v in checks.items() if k not in SUBSYSTEMS}
         return web.json_response(
-            {"status": "ready" if ready else "not_ready", "issuers": issuers}, status=200 if ready else 503
+            {"status": "ready" if ready else "not_ready", "checks": checks, "issuers": issuers},
+            status=200 if ready else 503,
         )
 
     async def prometheus(_: web.Request) -> web.Response:

@@ -111,6 +111,7 @@ class Sidecar:
         ready = {s.issuer.issuer: s.ready() for s in self.sources}
         if self.revocations is not None:
             ready["revocations"] = self.revocations.ready()
+        ready["audit"] = self.audit.ready()  # a sidecar that cannot record what it does is not ready
         return ready
 
     async def start(self) -> None:

@@ -123,12 +123,12 @@ async def test_sidecar_refuses_everything_when_revocation_feed_is_stale(cp: Cont
             try:
                 status, body = proc.health("/readyz")
                 ready = json.loads(body)
-                if status == 503 and ready.get("issuers", {}).get(cp.url) is True:
+                if status == 503 and ready.get("checks", {}).get(cp.url) is True:
                     break
             except (OSError, ValueError):
                 pass
             await asyncio.sleep(0.1)
-        assert ready.get("issuers") == {cp.url: True, "revocations": False}
+        assert ready.get("checks") == {cp.url: True, "revocations": False, "audit": True}
         async with grpc.aio.insecure_channel(proc.target) as ch:
             assert await outcome(auth_pb2_grpc.AuthServiceStub(ch), token) == "UNAVAILABLE:REVOCATIONS_UNAVAILABLE"
     finally:

@@ -4,7 +4,9 @@ that fail closed when the store disappears."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,7 +235,9 @@ async def test_admin_tenant_bypass_is_explicit_and_audited(jwks: JwksServer, tmp
     on = SidecarProcess(sidecar_env(jwks, CORESDK_ADMIN_TENANT_BYPASS="true"))
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
-    broken_audit = SidecarProcess(sidecar_env(jwks, CORESDK_ADMIN_TENANT_BYPASS="true", CORESDK_AUDIT_DIR=str(blocked)))
+    broken_audit = SidecarProcess(
+        sidecar_env(jwks, CORESDK_ADMIN_TENANT_BYPASS="true", CORESDK_AUDIT_DIR=str(blocked)), wait_ready=False
+    )
     try:
         async with grpc.aio.insecure_channel(off.target) as ch:
             d = await policy_pb2_grpc.PolicyServiceStub(ch).Authorize(request)
@@ -249,6 +253,13 @@ async def test_admin_tenant_bypass_is_explicit_and_audited(jwks: JwksServer, tmp
             d.decision_id,
         )
         assert records[0]["metadata"]["principal_tenant_id"] == "tenant-ops"
+        deadline = time.monotonic() + 20
+        checks: dict[str, Any] = {}
+        while time.monotonic() < deadline and checks.get(ISSUER) is not True:
+            with contextlib.suppress(OSError, ValueError):
+                checks = json.loads(broken_audit.health("/readyz")[1]).get("checks", {})
+            time.sleep(0.1)
+        assert checks == {ISSUER: True, "audit": False}  # keys loaded, journal unusable: not ready
         async with grpc.aio.insecure_channel(broken_audit.target) as ch:
             stub = policy_pb2_grpc.PolicyServiceStub(ch)
             with pytest.raises(grpc.aio.AioRpcError) as err:
