@@ -58,6 +58,25 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# What the doctor must flag on the development system, and nothing else: it runs in development mode, and its audit
+# sink is a local directory rather than an off-box one.
+DEV_DOCTOR_FAILS = ("audit.offbox", "env.production")
+_SECRET_VALUES = ("CORESDK_CP_TOKEN", "CPOD_ADMIN_TOKEN", "CORESDK_SERVER_SECRET", "CORESDK_SIDECAR_TOKEN")
+
+
+def write_deployment_env(data: Path, env: dict[str, str], gateway_addr: str) -> Path:
+    """The system's settings for `coresdk doctor`, secrets only by file reference."""
+    lines = [
+        f"{k}={v}"
+        for k, v in sorted(env.items())
+        if k.startswith(("CORESDK_", "VAULT_")) and k not in _SECRET_VALUES and "\n" not in v
+    ]
+    lines += [f"CPOD_ADMIN_TOKEN_FILE={data / 'admin-token'}", f"CORESDK_GATEWAY_URL=http://{gateway_addr}"]
+    path = data / "deployment.env"
+    path.write_text("# written by coresdk dev for `coresdk doctor --env-file`\n" + "\n".join(lines) + "\n")
+    return path
+
+
 def run_dev(data_dir: str, check: bool = False) -> int:
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -135,6 +154,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
                 raise DevError(f"{name}: {exc}\n    " + "\n    ".join(tail)) from None
             print(f" ready in {time.monotonic() - started:.1f}s")
         demo = _ensure_demo(data, cp_url)
+        deployment_env = write_deployment_env(data, env, gateway_addr)
         coresdk = f"{Path(sys.executable).parent}/coresdk"
         print(
             f"""
@@ -155,6 +175,10 @@ def run_dev(data_dir: str, check: bool = False) -> int:
     curl -s -H "Authorization: Bearer $(cat {data / "admin-token"})" '{cp_url}/api/v1/audit?verify_chain=true'
     {coresdk} secret --addr '{sidecar_addr}' app/demo database_password
     curl -s -H "Authorization: Bearer $TOKEN" http://{gateway_addr}/v1/orders
+
+  Check the deployment against the production checklist (development mode and the missing off-box audit sink
+  fail, as they should):
+    {coresdk} doctor --env-file {deployment_env} --scan config
 """
         )
         if check:
@@ -267,5 +291,17 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     print(f"gateway → app with identity from the token: {'ok' if gateway_ok else 'FAILED'} ({seen})")
     ok = ok and gateway_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
+    doctor = subprocess.run(
+        [coresdk, "doctor", "--json", "--env-file", str(Path(data_dir) / "deployment.env"), "--scan", "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    failed = sorted(c["id"] for c in json.loads(doctor.stdout or "{}").get("checks", []) if c["status"] == "FAIL")
+    doctor_ok = failed == list(DEV_DOCTOR_FAILS)
+    print(f"doctor: FAIL {', '.join(failed) or 'none'} ({'as expected in development' if doctor_ok else 'UNEXPECTED'})")
+    ok = ok and doctor_ok
     print("self-check:", "PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -109,4 +109,5 @@ DESCRIPTIONS: dict[str, str] = {
 DOCTOR_VARIABLES: dict[str, str] = {
     "CORESDK_GATEWAY_URL": "URL the doctor probes the gateway at (default from CORESDK_GATEWAY_ADDR)",
     "CORESDK_COMPLIANCE_FRAMEWORK": "pci, hipaa or soc2 (default): the audit retention the doctor requires",
+    "CPOD_ADMIN_TOKEN_FILE": "file holding the admin token, instead of CPOD_ADMIN_TOKEN",
 }

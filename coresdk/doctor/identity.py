@@ -101,8 +101,8 @@ def token_policy(ctx: Context) -> tuple[Status, str, str]:
 
 
 def _apps(ctx: Context) -> list[dict[str, Any]]:
-    if not ctx.get("CPOD_ADMIN_TOKEN"):
-        raise RuntimeError("CPOD_ADMIN_TOKEN is not set: the doctor cannot list OAuth apps")
+    if not ctx.admin_token():
+        raise RuntimeError("CPOD_ADMIN_TOKEN (or CPOD_ADMIN_TOKEN_FILE) is not set: the doctor cannot list OAuth apps")
     status, body = ctx.json(f"{ctx.cp_url}/v1/oauth/apps", ctx.admin_headers())
     if status != 200 or not isinstance(body, dict):
         raise RuntimeError(f"listing OAuth apps answered {status}")

@@ -68,8 +68,16 @@ class Context:
         host = "127.0.0.1" if host in ("0.0.0.0", "", "[::]") else host
         return f"http://{host}:{port}"
 
+    def admin_token(self) -> str:
+        """CPOD_ADMIN_TOKEN, or the content of CPOD_ADMIN_TOKEN_FILE (so env files need not hold the secret)."""
+        token = self.get("CPOD_ADMIN_TOKEN")
+        path = self.get("CPOD_ADMIN_TOKEN_FILE")
+        if not token and path:
+            token = Path(path).read_text().strip()
+        return token
+
     def admin_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.get('CPOD_ADMIN_TOKEN')}"}
+        return {"Authorization": f"Bearer {self.admin_token()}"}
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
