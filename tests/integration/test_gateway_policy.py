@@ -322,3 +322,29 @@ def test_a_gateway_with_an_unreachable_quota_store_starts_and_refuses(
     finally:
         gw.stop()
         sidecar.stop()
+
+
+def test_a_killed_sidecar_is_503_and_nothing_is_forwarded(
+    jwks: JwksServer, upstream: Upstream, keys: dict[str, SigningKey]
+) -> None:
+    sidecar = SidecarProcess(sidecar_env(jwks))
+    gw = GatewayProcess(upstream, sidecar.target)
+    try:
+        assert requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code == 200
+        sidecar.kill()
+        before = len(upstream.seen)
+        for method in ("GET", "POST"):
+            resp = requests.request(method, f"{gw.url}/v1/orders", headers=bearer(keys), json={}, timeout=15)
+            assert (resp.status_code, resp.json()["error"]) == (503, "temporarily_unavailable")
+            assert resp.headers["Retry-After"] == "5"
+        assert len(upstream.seen) == before
+        sidecar.start()  # back: the gateway recovers without a restart
+        deadline = time.monotonic() + 20
+        status = 0
+        while time.monotonic() < deadline and status != 200:
+            status = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code
+            time.sleep(0.2)
+        assert status == 200
+    finally:
+        gw.stop()
+        sidecar.stop()
