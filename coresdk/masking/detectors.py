@@ -234,9 +234,26 @@ DETECTORS: tuple[PatternDetector, ...] = (
 _COMPILED = tuple((d, d.compiled()) for d in DETECTORS)
 
 
+def _pattern_set() -> re2.Set:
+    """All patterns in one RE2 set: a single linear scan says which detectors can match at all, so the common
+    case — a value with nothing to find — costs about a microsecond instead of one scan per detector."""
+    patterns = re2.Set.SearchSet(re2.Options())
+    for detector in DETECTORS:
+        patterns.Add(detector.pattern)
+    patterns.Compile()
+    return patterns
+
+
+_SET = _pattern_set()
+
+
 def _pattern_findings(text: str) -> Iterator[Finding]:
+    candidates = _SET.Match(text)
+    if not candidates:
+        return
     lowered = text.lower()
-    for detector, regex in _COMPILED:
+    for index in sorted(candidates):
+        detector, regex = _COMPILED[index]
         if detector.hints:
             haystack = lowered if detector.hint_lower else text
             if not any(h in haystack for h in detector.hints):
