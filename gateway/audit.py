@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from coresdk.audit.record import clip
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
 
 log = logging.getLogger("coresdk.gateway.audit")
@@ -41,23 +42,26 @@ class RequestRecord:
     def to_proto(self, chain_id: str, status: int) -> audit_pb2.AuditRecord:
         return audit_pb2.AuditRecord(
             chain_id=chain_id,
-            actor=self.actor,
+            actor=clip(self.actor),
             action=ACTION,
-            resource=f"{self.method} {self.route or '(unmatched)'}",
+            resource=clip(f"{self.method} {self.route or '(unmatched)'}"),
             outcome=self.outcome,
-            tenant_id=self.tenant_id,
+            tenant_id=clip(self.tenant_id),
             ip=self.ip,
-            reason=self.reason,
+            reason=clip(self.reason),
             metadata_json=json.dumps(
                 {
                     "request_id": self.request_id,
                     "status": status,
-                    "target": self.target,
-                    "client_id": self.client_id,
+                    "target": clip(self.target, MAX_TARGET),
+                    "client_id": clip(self.client_id),
                     **self.extra,
                 }
             ),
         )
+
+
+MAX_TARGET = 2048
 
 
 class RequestAuditor:

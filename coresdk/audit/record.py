@@ -39,6 +39,12 @@ class SealedRecord:
     previous_hash: str
 
 
+def clip(value: str, limit: int = 256) -> str:
+    """Cut a value that comes from outside (a token claim, a request target) to a bounded length before it goes into
+    a record, so that one hostile value can never make a record — or the batch it travels in — invalid."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 def _text(value: str, what: str) -> str:
     try:
         value.encode("utf-8")

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from coresdk.audit.record import validate_fields
+from coresdk.audit.record import clip, validate_fields
 from coresdk.errors import CoreSDKError, InvalidArgument
 from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
 from sidecar.audit.log import AuditLog
@@ -98,17 +98,17 @@ class PolicyService(policy_pb2_grpc.PolicyServiceServicer):
             return
         body = validate_fields(
             {
-                "actor": principal.subject or "unknown",
+                "actor": clip(principal.subject) or "unknown",
                 "action": AUDIT_ACTION,
                 "resource": f"{request.resource}:{request.action}",
                 "outcome": "allow" if decision.allowed else "deny",
-                "tenant_id": request.tenant_id,
+                "tenant_id": clip(request.tenant_id),
                 "reason": decision.reason,
                 "metadata": {
                     "decision_id": decision_id,
-                    "request_id": request.request_id,
-                    "principal_tenant_id": principal.tenant_id,
-                    "client_id": principal.client_id,
+                    "request_id": clip(request.request_id),
+                    "principal_tenant_id": clip(principal.tenant_id),
+                    "client_id": clip(principal.client_id),
                     "matched_rules": list(decision.matched_rules),
                 },
             }

@@ -348,3 +348,14 @@ def test_a_killed_sidecar_is_503_and_nothing_is_forwarded(
     finally:
         gw.stop()
         sidecar.stop()
+
+
+def test_hostile_claims_cannot_break_the_audit_batch(
+    rego_gateway: GatewayProcess, rego_sidecar: SidecarProcess, keys: dict[str, SigningKey]
+) -> None:
+    """A subject far longer than an audit field may be is cut, not refused: the request and its neighbours go on."""
+    long_sub = "u" * 5000
+    resp = requests.get(f"{rego_gateway.url}/v1/orders", headers=bearer(keys, sub=long_sub), timeout=10)
+    assert resp.status_code == 200, resp.text
+    last = journal(rego_sidecar, GATEWAY_CHAIN)[-1]
+    assert last["actor"].startswith("uuu") and len(last["actor"]) == 256 and last["actor"].endswith("…")
