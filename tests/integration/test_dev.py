@@ -59,3 +59,50 @@ def test_controlplane_refuses_production_without_signing_key() -> None:
     assert result.returncode == 2
     assert "CORESDK_SIGNING_KEY_PATH" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_every_process_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole process group: every service stops and frees its port."""
+    import signal
+    import time
+
+    ports = {
+        "CORESDK_CP_ADDR": free_port(),
+        "CORESDK_HEALTH_ADDR": free_port(),
+        "CORESDK_DEV_VAULT_ADDR": free_port(),
+        "CORESDK_GATEWAY_ADDR": free_port(),
+        "CORESDK_DEMO_UPSTREAM_ADDR": free_port(),
+    }
+    sidecar_port = free_port("::1")
+    env = _env(
+        **{k: f"127.0.0.1:{p}" for k, p in ports.items()},
+        CORESDK_SIDECAR_ADDR=f"[::1]:{sidecar_port}",
+    )
+    coresdk = str(Path(sys.executable).parent / "coresdk")
+    log = tmp_path / "dev.out"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [coresdk, "dev", "--data-dir", str(tmp_path / "data")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "Press Ctrl-C to stop." not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        assert "Press Ctrl-C to stop." in log.read_text()
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "stopping ..." in text and "stopped." in text and "killing it" not in text
+    assert "Traceback" not in text
+    from coresdk.doctor.network import listeners
+
+    for port in [*ports.values(), sidecar_port]:
+        assert listeners(port) == [], f"something still listens on {port}"
