@@ -166,24 +166,32 @@ def pkce(ctx: Context) -> tuple[Status, str, str]:
     if not apps:
         return ok("S256 only (no authorization_code app to probe)")
     app = apps[0]
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": app["client_id"],
-            "redirect_uri": app["redirect_uris"][0],
-            "scope": app["scopes"][0],
+    base = {
+        "response_type": "code",
+        "client_id": app["client_id"],
+        "redirect_uri": app["redirect_uris"][0],
+        "scope": app["scopes"][0],
+    }
+    challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # any well-formed S256 challenge
+    probes = {
+        "without code_challenge": {**base, "state": "doctor-probe"},
+        "without state": {**base, "code_challenge": challenge, "code_challenge_method": "S256"},
+        "with code_challenge_method=plain": {
+            **base,
             "state": "doctor-probe",
-        }
-    )
-    code, _, headers = ctx.http("GET", f"{ctx.cp_url}/v1/oauth/authorize?{query}")
-    location = headers.get("Location", "")
-    refused = code == 400 or (code in (302, 303) and "error=" in location)
-    if not refused:
-        return fail(
-            f"an authorization request without code_challenge was accepted ({code})",
-            "require PKCE (S256) for every authorization_code client",
-        )
-    return ok(f"S256 only; a request without code_challenge is refused ({code})")
+            "code_challenge": challenge,
+            "code_challenge_method": "plain",
+        },
+    }
+    for what, params in probes.items():
+        code, _, headers = ctx.http("GET", f"{ctx.cp_url}/v1/oauth/authorize?{urlencode(params)}")
+        refused = code == 400 or (code in (302, 303) and "error=" in headers.get("Location", ""))
+        if not refused:
+            return fail(
+                f"an authorization request {what} was accepted ({code})",
+                "require PKCE (S256) and state for every authorization_code client",
+            )
+    return ok("S256 only; requests without code_challenge, without state, or with plain are refused")
 
 
 def refresh_policy(ctx: Context) -> tuple[Status, str, str]:
@@ -207,6 +215,6 @@ CHECKS = [
     Check("jwks.reachable", "JWKS reachable with valid public keys", jwks_reachable),
     Check("tokens.policy", "Algorithm allowlist and token lifetime <= 1 h", token_policy),
     Check("oauth.apps", "OAuth apps: own client_id, scopes, redirect URIs, secret age", oauth_apps),
-    Check("oauth.pkce", "PKCE (S256) enforced", pkce),
+    Check("oauth.pkce", "PKCE (S256) and state enforced", pkce),
     Check("oauth.refresh", "Refresh rotation, replay detection, bounded lifetimes", refresh_policy),
 ]

@@ -188,34 +188,62 @@ def test_an_old_client_secret_fails(deployment: Deployment) -> None:
         conn.close()
 
 
-def test_an_authorization_server_without_pkce_fails(deployment: Deployment) -> None:
-    """Another server in front of the apps (the doctor only sees its answers): plain PKCE, no challenge needed."""
-    import asyncio
-    import threading
+class LaxAuthorizationServer:
+    """Another authorization server in front of the apps (the doctor only sees its answers). `plain` makes it
+    advertise plain PKCE; otherwise it enforces a challenge but, like many, does not insist on `state`."""
 
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
+    def __init__(self, plain: bool) -> None:
+        import asyncio
+        import threading
 
-    async def metadata(_: web.Request) -> web.Response:
-        return web.json_response({"code_challenge_methods_supported": ["S256", "plain"]})
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        methods = ["S256", "plain"] if plain else ["S256"]
 
-    async def start() -> web.AppRunner:
-        app = web.Application()
-        app.router.add_get("/.well-known/oauth-authorization-server", metadata)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
+        async def metadata(_: web.Request) -> web.Response:
+            return web.json_response({"code_challenge_methods_supported": methods})
 
-    runner = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+        async def authorize(request: web.Request) -> web.Response:
+            if "code_challenge" not in request.query or request.query.get("code_challenge_method") != "S256":
+                raise web.HTTPFound(request.query["redirect_uri"] + "?error=invalid_request")
+            return web.Response(text="<form>password</form>", content_type="text/html")
+
+        async def start() -> web.AppRunner:
+            app = web.Application()
+            app.router.add_get("/.well-known/oauth-authorization-server", metadata)
+            app.router.add_get("/v1/oauth/authorize", authorize)
+            app.router.add_get("/v1/oauth/apps", self._apps)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+            return runner
+
+        self._runner = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    async def _apps(self, _: web.Request) -> web.Response:
+        app = {"client_id": "c1", "grant_types": ["authorization_code"], "redirect_uris": [REDIRECT], "scopes": ["a"]}
+        return web.json_response({"apps": [app]})
+
+    def close(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.mark.parametrize(("plain", "expected"), [(True, "plain"), (False, "without state")])
+def test_an_authorization_server_without_pkce_or_state_fails(
+    deployment: Deployment, plain: bool, expected: str
+) -> None:
+    server = LaxAuthorizationServer(plain)
     try:
-        results = run_checks(Context({**deployment.env, "CORESDK_CP_URL": f"http://127.0.0.1:{port}"}), ["oauth.pkce"])
+        results = run_checks(Context({**deployment.env, "CORESDK_CP_URL": server.url}), ["oauth.pkce"])
         assert [r.status for r in results] == [Status.FAIL]
-        assert "plain" in results[0].detail
+        assert expected in results[0].detail
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
+        server.close()
 
 
 def test_long_lived_refresh_tokens_fail(deployment: Deployment) -> None:
