@@ -269,7 +269,11 @@ class Gateway:
         record = RequestRecord(
             request_id=str(uuid.uuid4()), method=request.method, target=target, ip=request.remote or ""
         )
-        response = await self.decide_and_forward(request, record)
+        if request.content_length is not None and request.content_length > self.config.max_body_bytes:
+            record.reason = "BODY_TOO_LARGE"
+            response: web.StreamResponse = error(413, "request_too_large", "body too large")
+        else:
+            response = await self.decide_and_forward(request, record)
         if not response.prepared:  # a refusal made here: audit it before it leaves
             await self.audited(record, response.status)
         return response
@@ -341,8 +345,6 @@ def build_app(gateway: Gateway) -> web.Application:
     app = web.Application(middlewares=[hardening], client_max_size=gateway.config.max_body_bytes)
 
     async def entry(request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > gateway.config.max_body_bytes:
-            return error(413, "request_too_large", "body too large")
         return await gateway.handle(request)
 
     app.router.add_route("*", "/{tail:.*}", entry)

@@ -140,21 +140,30 @@ def test_every_request_leaves_one_audit_record_with_pii_masked(
     no_token = requests.get(f"{rego_gateway.url}/v1/orders", timeout=10)
     forbidden = requests.delete(f"{rego_gateway.url}/v1/agent/tasks/1", headers=bearer(keys), timeout=10)
     unlisted = requests.get(f"{rego_gateway.url}/v1/secret-admin", headers=bearer(keys), timeout=10)
-    assert [r.status_code for r in (ok, no_token, forbidden, unlisted)] == [200, 401, 403, 404]
+    too_big = requests.post(f"{rego_gateway.url}/v1/orders", headers=bearer(keys), data=b"x" * 70000, timeout=10)
+    assert [r.status_code for r in (ok, no_token, forbidden, unlisted, too_big)] == [200, 401, 403, 404, 413]
     records = journal(rego_sidecar, GATEWAY_CHAIN)[base:]
     assert [(r["outcome"], r["metadata"]["status"], r["actor"]) for r in records] == [
         ("allow", 200, "user-42"),
         ("deny", 401, "anonymous"),
         ("deny", 403, "user-42"),
         ("deny", 404, "user-42"),
+        ("deny", 413, "anonymous"),  # refused before anything else is looked at
     ]
     assert [r["resource"] for r in records] == [
         "GET /v1/orders",
         "GET (unmatched)",
         "DELETE /v1/agent/tasks/{id}",
         "GET (unmatched)",
+        "POST (unmatched)",
     ]
-    assert [r["reason"] for r in records] == ["ALLOWED", "TOKEN_MISSING", "SCOPE_MISSING", "ROUTE_NOT_FOUND"]
+    assert [r["reason"] for r in records] == [
+        "ALLOWED",
+        "TOKEN_MISSING",
+        "SCOPE_MISSING",
+        "ROUTE_NOT_FOUND",
+        "BODY_TOO_LARGE",
+    ]
     assert all(r["tenant_id"] == "tenant-a" for r in records if r["actor"] == "user-42")
     assert all(r["action"] == "http.request" and r["metadata"]["request_id"] for r in records)
     raw = json.dumps(records)
