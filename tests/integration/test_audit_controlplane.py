@@ -268,7 +268,15 @@ def test_offline_verifier_catches_truncation_and_rewrite_with_offbox_checkpoint(
     chain = "offline"
     records = seeded(cpa, chain, 12)
     offbox = cpa.data_dir / "offbox"
-    note = (offbox / f"{chain}.checkpoint").read_text()
+    # the sink mirrors records, then the checkpoint that covers them, in the background: wait for it
+    deadline = time.monotonic() + 20
+    note = ""
+    while time.monotonic() < deadline:
+        path = offbox / f"{chain}.checkpoint"
+        note = path.read_text() if path.exists() else ""
+        if note.count("\n") > 1 and int(note.split("\n")[1]) == 12:
+            break
+        time.sleep(0.1)
     assert int(note.split("\n")[1]) == 12
     sink_lines = (offbox / f"{chain}.jsonl").read_text().splitlines()
     assert [json.loads(line)["seq"] for line in sink_lines] == list(range(1, 13))
