@@ -30,6 +30,22 @@ POLICIES = ROOT / "config" / "policies"
 GATEWAY_CHAIN = "gw-test"
 
 
+@contextlib.contextmanager
+def running(
+    jwks: JwksServer, upstream: Upstream, sidecar_extra: dict[str, str], **gateway: Any
+) -> Iterator[tuple[SidecarProcess, GatewayProcess]]:
+    """A sidecar and a gateway in front of `upstream`, both stopped however the test ends."""
+    sidecar = SidecarProcess(sidecar_env(jwks, **sidecar_extra))
+    try:
+        gw = GatewayProcess(upstream, sidecar.target, **gateway)
+        try:
+            yield sidecar, gw
+        finally:
+            gw.stop()
+    finally:
+        sidecar.stop()
+
+
 def sidecar_env(jwks: JwksServer, **extra: str) -> dict[str, str]:
     return {
         "CORESDK_JWKS_URI": jwks.url,
@@ -194,28 +210,21 @@ def test_a_rego_evaluation_error_denies(
         'package coresdk.authz\nimport rego.v1\nallow := true if input.action == "read"\n'
         'allow := false if input.principal.subject == "user-42"\n'
     )
-    sidecar = SidecarProcess(sidecar_env(jwks, CORESDK_POLICY_FILE=str(policy)))
-    gw = GatewayProcess(upstream, sidecar.target)
-    try:
+    with running(jwks, upstream, {"CORESDK_POLICY_FILE": str(policy)}) as (sidecar, gw):
         before = len(upstream.seen)
         resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10)
         assert (resp.status_code, resp.json()["error_description"]) == (403, "not allowed (POLICY_ERROR)")
         assert len(upstream.seen) == before
         other = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys, sub="user-7"), timeout=10)
         assert other.status_code == 200
-    finally:
-        gw.stop()
-        sidecar.stop()
 
 
 def test_remote_opa_decides_and_its_outage_is_503(
     jwks: JwksServer, upstream: Upstream, keys: dict[str, SigningKey]
 ) -> None:
     opa = OpaServer([POLICIES / "authz.rego"], POLICIES / "data.json")
-    sidecar = SidecarProcess(sidecar_env(jwks, OPA_URL=opa.url, CORESDK_POLICY_TIMEOUT="0.5"))
-    gw = GatewayProcess(upstream, sidecar.target)
     operator = {"roles": ["operator"], "scope": "tasks:delete tasks:read"}
-    try:
+    with running(jwks, upstream, {"OPA_URL": opa.url, "CORESDK_POLICY_TIMEOUT": "0.5"}) as (sidecar, gw):
         denied = requests.delete(f"{gw.url}/v1/agent/tasks/7", headers=bearer(keys, **operator), timeout=10)
         assert denied.json()["error_description"] == "not allowed (MFA_REQUIRED)"
         allowed = requests.get(f"{gw.url}/v1/agent/tasks", headers=bearer(keys, **operator), timeout=10)
@@ -230,9 +239,6 @@ def test_remote_opa_decides_and_its_outage_is_503(
         gone = requests.get(f"{gw.url}/v1/agent/tasks", headers=bearer(keys, **operator), timeout=10)
         assert gone.status_code == 503
         assert len(upstream.seen) == before
-    finally:
-        gw.stop()
-        sidecar.stop()
 
 
 async def test_admin_tenant_bypass_is_explicit_and_audited(jwks: JwksServer, tmp_path: Path) -> None:
@@ -322,23 +328,16 @@ def test_a_gateway_with_an_unreachable_quota_store_starts_and_refuses(
     routes.update({"plans": {"p": {"requests_per_minute": 600, "burst": 10}}, "default_plan": "p"})
     path = tmp_path / "routes.json"
     path.write_text(json.dumps(routes))
-    sidecar = SidecarProcess(sidecar_env(jwks))
     dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
-    gw = GatewayProcess(upstream, sidecar.target, routes_file=path, env={"CORESDK_QUOTA_DATABASE_URL": dsn})
-    try:
+    with running(jwks, upstream, {}, routes_file=path, env={"CORESDK_QUOTA_DATABASE_URL": dsn}) as (sidecar, gw):
         resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=15)
         assert resp.status_code == 503
-    finally:
-        gw.stop()
-        sidecar.stop()
 
 
 def test_a_killed_sidecar_is_503_and_nothing_is_forwarded(
     jwks: JwksServer, upstream: Upstream, keys: dict[str, SigningKey]
 ) -> None:
-    sidecar = SidecarProcess(sidecar_env(jwks))
-    gw = GatewayProcess(upstream, sidecar.target)
-    try:
+    with running(jwks, upstream, {}) as (sidecar, gw):
         assert requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code == 200
         sidecar.kill()
         before = len(upstream.seen)
@@ -354,9 +353,6 @@ def test_a_killed_sidecar_is_503_and_nothing_is_forwarded(
             status = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code
             time.sleep(0.2)
         assert status == 200
-    finally:
-        gw.stop()
-        sidecar.stop()
 
 
 def test_hostile_claims_cannot_break_the_audit_batch(
