@@ -24,8 +24,8 @@ from coresdk.audit.chain import StoredRecord, verify_chain
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from sidecar.audit.journal import Journal
 from tests.support.jwks_server import JwksServer
-from tests.support.processes import SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER, SigningKey
+from tests.support.processes import SidecarProcess, trusting
+from tests.support.tokens import SigningKey
 
 
 def record(i: int) -> audit_pb2.AuditRecord:
@@ -45,9 +45,7 @@ async def run(n_batch: int, n_unary: int) -> None:
     jwks.keys = [key.jwk()]
     proc = SidecarProcess(
         {
-            "CORESDK_JWKS_URI": jwks.url,
-            "CORESDK_EXPECTED_ISSUER": ISSUER,
-            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+            **trusting(jwks.url),
             "CORESDK_LOG_LEVEL": "WARNING",
         }
     )

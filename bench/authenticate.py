@@ -21,8 +21,8 @@ from bench.load import run_load
 from coresdk.jose.b64 import b64url_decode
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.jwks_server import JwksServer
-from tests.support.processes import SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
+from tests.support.processes import SidecarProcess, trusting
+from tests.support.tokens import SigningKey, claims
 
 
 def pct(values: list[float], q: float) -> float:
@@ -45,9 +45,7 @@ async def main(n: int) -> None:
     jwks.keys = [key.jwk()]
     proc = SidecarProcess(
         {
-            "CORESDK_JWKS_URI": jwks.url,
-            "CORESDK_EXPECTED_ISSUER": ISSUER,
-            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+            **trusting(jwks.url),
             "CORESDK_LOG_LEVEL": "WARNING",
             "CORESDK_AUTH_CACHE_SIZE": str(4 * n),
         }

@@ -29,8 +29,8 @@ from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
 from tests.support.gateway import GatewayProcess
 from tests.support.jwks_server import JwksServer
 from tests.support.ports import free_port
-from tests.support.processes import ROOT, SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
+from tests.support.processes import ROOT, SidecarProcess, trusting
+from tests.support.tokens import SigningKey, claims
 
 
 class DemoUpstream:
@@ -97,9 +97,7 @@ async def main(n: int, concurrency: int, audit: bool) -> None:
     jwks = JwksServer()
     jwks.keys = [key.jwk()]
     base = {
-        "CORESDK_JWKS_URI": jwks.url,
-        "CORESDK_EXPECTED_ISSUER": ISSUER,
-        "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+        **trusting(jwks.url),
         "CORESDK_LOG_LEVEL": "WARNING",
     }
     sidecar = SidecarProcess(base)

@@ -19,8 +19,8 @@ from bench.load import run_load
 from coresdk.v1 import secrets_pb2, secrets_pb2_grpc
 from tests.support.jwks_server import JwksServer
 from tests.support.openbao import OpenBao
-from tests.support.processes import SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER, SigningKey
+from tests.support.processes import SidecarProcess, trusting
+from tests.support.tokens import SigningKey
 
 
 async def load(n: int, concurrency: int, call: Callable[[], Awaitable[object]]) -> float:
@@ -29,15 +29,10 @@ async def load(n: int, concurrency: int, call: Callable[[], Awaitable[object]]) 
 
 
 def sidecar(bao: OpenBao, jwks: JwksServer, ttl: str) -> SidecarProcess:
-    role_id, secret_id = bao.role("sidecar")
     return SidecarProcess(
         {
-            "CORESDK_JWKS_URI": jwks.url,
-            "CORESDK_EXPECTED_ISSUER": ISSUER,
-            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
-            "VAULT_ADDR": bao.addr,
-            "CORESDK_VAULT_ROLE_ID": role_id,
-            "CORESDK_VAULT_SECRET_ID": secret_id,
+            **trusting(jwks.url),
+            **bao.approle_env(),
             "CORESDK_SECRET_PATHS": "app",
             "CORESDK_SECRET_CACHE_TTL": ttl,
             "CORESDK_LOG_LEVEL": "WARNING",

@@ -25,8 +25,7 @@ from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import database_url
 from tests.support.controlplane import SIDECAR_TOKEN, ControlPlaneProcess
 from tests.support.dbaccess import db_execute
-from tests.support.processes import SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER
+from tests.support.processes import SidecarProcess, trusting
 
 
 @pytest.fixture(scope="module")
@@ -348,9 +347,7 @@ def test_proofs_verify_against_the_signed_root(cpa: ControlPlaneProcess) -> None
 def test_sidecar_ships_through_a_control_plane_outage(cpa: ControlPlaneProcess, jwks: Any) -> None:
     sidecar = SidecarProcess(
         {
-            "CORESDK_JWKS_URI": jwks.url,
-            "CORESDK_EXPECTED_ISSUER": ISSUER,
-            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+            **trusting(jwks.url),
             "CORESDK_CP_URL": cpa.url,
             "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
             "CORESDK_AUDIT_CHAIN": f"shipped-{cpa.port}",
@@ -399,9 +396,7 @@ def test_postgresql_restart_loses_nothing(postgres: Any, jwks: Any, tmp_path: Pa
     chain = "pg-restart"
     sidecar = SidecarProcess(
         {
-            "CORESDK_JWKS_URI": jwks.url,
-            "CORESDK_EXPECTED_ISSUER": ISSUER,
-            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+            **trusting(jwks.url),
             "CORESDK_CP_URL": cp.url,
             "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
             "CORESDK_AUDIT_CHAIN": chain,

@@ -20,8 +20,7 @@ from coresdk.client import error_reason
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from sidecar.audit.journal import Journal
 from tests.support.jwks_server import JwksServer
-from tests.support.processes import SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER
+from tests.support.processes import SidecarProcess, trusting
 
 
 def rec(i: int = 0, **kw: str) -> audit_pb2.AuditRecord:
@@ -38,14 +37,7 @@ def rec(i: int = 0, **kw: str) -> audit_pb2.AuditRecord:
 
 @pytest.fixture(scope="module")
 def audit_sidecar(jwks: JwksServer) -> Iterator[SidecarProcess]:
-    proc = SidecarProcess(
-        {
-            "CORESDK_JWKS_URI": jwks.url,
-            "CORESDK_EXPECTED_ISSUER": ISSUER,
-            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
-            "CORESDK_AUDIT_SEGMENT_BYTES": "8192",
-        }
-    )
+    proc = SidecarProcess(trusting(jwks.url, CORESDK_AUDIT_SEGMENT_BYTES="8192"))
     yield proc
     proc.stop()
 
@@ -153,9 +145,7 @@ KILLS = 4
 
 
 async def test_kill_9_loses_nothing_acknowledged(jwks: JwksServer) -> None:
-    proc = SidecarProcess(
-        {"CORESDK_JWKS_URI": jwks.url, "CORESDK_EXPECTED_ISSUER": ISSUER, "CORESDK_EXPECTED_AUDIENCE": AUDIENCE}
-    )
+    proc = SidecarProcess(trusting(jwks.url))
     acknowledged: dict[int, str] = {}
     rng = random.Random(7)
     try:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from coresdk.doctor.model import Context, Status
 from coresdk.doctor.report import CHECKS, run_checks
 from tests.support.collectors import SyslogCollector
-from tests.support.controlplane import ADMIN_TOKEN, SIDECAR_TOKEN, ControlPlaneProcess
+from tests.support.controlplane import ADMIN_TOKEN, ControlPlaneProcess
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.oauth import REDIRECT
 from tests.support.openbao import OpenBao
@@ -49,20 +49,7 @@ class Deployment:
             redirect_uris=[REDIRECT],
         )
         self.cp.create_app(name="batch", scopes=["orders:read"], grant_types=["client_credentials"])
-        role_id, secret_id = bao.role("doctor")
-        self.sidecar = SidecarProcess(
-            {
-                "CORESDK_JWKS_URI": f"{self.cp.url}/api/v1/jwks",
-                "CORESDK_EXPECTED_ISSUER": self.cp.url,
-                "CORESDK_EXPECTED_AUDIENCE": "coresdk",
-                "CORESDK_CP_URL": self.cp.url,
-                "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
-                "VAULT_ADDR": bao.addr,
-                "CORESDK_VAULT_ROLE_ID": role_id,
-                "CORESDK_VAULT_SECRET_ID": secret_id,
-                "CORESDK_SECRET_PATHS": "apps/",
-            }
-        )
+        self.sidecar = SidecarProcess(self.cp.sidecar_env(**bao.approle_env("doctor"), CORESDK_SECRET_PATHS="apps/"))
         self.upstream = Upstream()
         self.gateway = GatewayProcess(self.upstream, self.sidecar.target)
         # One refused request: the gateway audits it, the sidecar ships it, the control plane chains it.

@@ -18,24 +18,14 @@ import pytest_asyncio
 
 from coresdk.client import error_reason
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
-from tests.support.controlplane import ADMIN_TOKEN, SIDECAR_TOKEN, ControlPlaneProcess
+from tests.support.controlplane import ADMIN_TOKEN, ControlPlaneProcess
 from tests.support.oauth import REDIRECT, full_flow
 from tests.support.processes import SidecarProcess
 
 
 @pytest.fixture(scope="module")
 def cp_sidecar(cp: ControlPlaneProcess) -> Iterator[SidecarProcess]:
-    proc = SidecarProcess(
-        {
-            "CORESDK_JWKS_URI": f"{cp.url}/api/v1/jwks",
-            "CORESDK_EXPECTED_ISSUER": cp.url,
-            "CORESDK_EXPECTED_AUDIENCE": "coresdk",
-            "CORESDK_REQUIRE_AT_JWT_TYP": "true",
-            "CORESDK_CP_URL": cp.url,
-            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
-            "CORESDK_REVOCATION_POLL": "0.5",
-        }
-    )
+    proc = SidecarProcess(cp.sidecar_env(CORESDK_REQUIRE_AT_JWT_TYP="true", CORESDK_REVOCATION_POLL="0.5"))
     yield proc
     proc.stop()
 
@@ -104,14 +94,7 @@ async def test_key_rotation_old_and_new_tokens_both_validate(
 async def test_sidecar_refuses_everything_when_revocation_feed_is_stale(cp: ControlPlaneProcess, tmp_path: Any) -> None:
     """Fail closed: a sidecar whose revocation feed cannot be read does not become ready and accepts nothing."""
     proc = SidecarProcess(
-        {
-            "CORESDK_JWKS_URI": f"{cp.url}/api/v1/jwks",
-            "CORESDK_EXPECTED_ISSUER": cp.url,
-            "CORESDK_EXPECTED_AUDIENCE": "coresdk",
-            "CORESDK_CP_URL": cp.url,
-            "CORESDK_CP_TOKEN": "wrong-credential-0123456789abcdef0123456789",
-        },
-        wait_ready=False,
+        cp.sidecar_env(CORESDK_CP_TOKEN="wrong-credential-0123456789abcdef0123456789"), wait_ready=False
     )
     try:
         app = cp.create_app(name="e2e-stale", scopes=["k:read"], grant_types=["client_credentials"])

@@ -135,21 +135,13 @@ def test_gateway_logs_are_masked(gateway: GatewayProcess, keys: dict[str, Signin
 
 def test_oauth_pkce_flow_through_the_gateway_end_to_end(upstream: Upstream, jwks: Any, tmp_path: Path) -> None:
     """One public origin: sign-in, token and API calls all go through the gateway."""
-    from tests.support.controlplane import SIDECAR_TOKEN, ControlPlaneProcess
+    from tests.support.controlplane import ControlPlaneProcess
     from tests.support.oauth import PASSWORD, REDIRECT, authorize, pkce_session
 
     gw_port = free_port()
     public = f"http://127.0.0.1:{gw_port}"
     cp = ControlPlaneProcess(tmp_path / "cp", f"sqlite:///{tmp_path / 'cp.db'}", CORESDK_ISSUER=public)
-    sidecar = SidecarProcess(
-        {
-            "CORESDK_JWKS_URI": f"{cp.url}/api/v1/jwks",
-            "CORESDK_EXPECTED_ISSUER": public,
-            "CORESDK_EXPECTED_AUDIENCE": "coresdk",
-            "CORESDK_CP_URL": cp.url,
-            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
-        }
-    )
+    sidecar = SidecarProcess(cp.sidecar_env())  # trusts the public issuer: the gateway's origin
     gw = GatewayProcess(upstream, sidecar.target, cp_url=cp.url, port=gw_port)
     try:
         cp.create_user("gw-user", PASSWORD, tenant_id="tenant-g", roles=["editor"])

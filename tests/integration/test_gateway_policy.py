@@ -23,8 +23,8 @@ from tests.support.jwks_server import JwksServer
 from tests.support.opa import OpaServer
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresCluster
-from tests.support.processes import ROOT, SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
+from tests.support.processes import ROOT, SidecarProcess, trusting
+from tests.support.tokens import ISSUER, SigningKey, claims
 
 POLICIES = ROOT / "config" / "policies"
 GATEWAY_CHAIN = "gw-test"
@@ -35,7 +35,7 @@ def running(
     jwks: JwksServer, upstream: Upstream, sidecar_extra: dict[str, str], **gateway: Any
 ) -> Iterator[tuple[SidecarProcess, GatewayProcess]]:
     """A sidecar and a gateway in front of `upstream`, both stopped however the test ends."""
-    sidecar = SidecarProcess(sidecar_env(jwks, **sidecar_extra))
+    sidecar = SidecarProcess(trusting(jwks.url, **sidecar_extra))
     try:
         gw = GatewayProcess(upstream, sidecar.target, **gateway)
         try:
@@ -44,15 +44,6 @@ def running(
             gw.stop()
     finally:
         sidecar.stop()
-
-
-def sidecar_env(jwks: JwksServer, **extra: str) -> dict[str, str]:
-    return {
-        "CORESDK_JWKS_URI": jwks.url,
-        "CORESDK_EXPECTED_ISSUER": ISSUER,
-        "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
-        **extra,
-    }
 
 
 def bearer(keys: dict[str, SigningKey], **kw: Any) -> dict[str, str]:
@@ -74,8 +65,8 @@ def upstream() -> Upstream:
 @pytest.fixture(scope="module")
 def rego_sidecar(jwks: JwksServer) -> Iterator[SidecarProcess]:
     proc = SidecarProcess(
-        sidecar_env(
-            jwks,
+        trusting(
+            jwks.url,
             CORESDK_POLICY_FILE=str(POLICIES),
             CORESDK_POLICY_DATA=str(POLICIES / "data.json"),
             CORESDK_AUDIT_DECISIONS="all",
@@ -193,7 +184,7 @@ def test_every_request_leaves_one_audit_record_with_pii_masked(
 def test_a_broken_policy_stops_sidecar_start_up(jwks: JwksServer, tmp_path: Path) -> None:
     bad = tmp_path / "authz.rego"
     bad.write_text("package coresdk.authz\nimport rego.v1\n\nallow if {\n  input.x ==\n")
-    proc = SidecarProcess(sidecar_env(jwks, CORESDK_POLICY_FILE=str(bad)), wait_ready=False)
+    proc = SidecarProcess(trusting(jwks.url, CORESDK_POLICY_FILE=str(bad)), wait_ready=False)
     try:
         assert proc.proc.wait(30) == 2
         out = proc.output()
@@ -246,12 +237,12 @@ async def test_admin_tenant_bypass_is_explicit_and_audited(jwks: JwksServer, tmp
         subject="root-1", roles=["admin"], scopes=["orders:read"], tenant_id="tenant-ops", client_id="ops"
     )
     request = policy_pb2.AuthorizeRequest(principal=admin, resource="orders", action="read", tenant_id="tenant-a")
-    off = SidecarProcess(sidecar_env(jwks))
-    on = SidecarProcess(sidecar_env(jwks, CORESDK_ADMIN_TENANT_BYPASS="true"))
+    off = SidecarProcess(trusting(jwks.url))
+    on = SidecarProcess(trusting(jwks.url, CORESDK_ADMIN_TENANT_BYPASS="true"))
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
     broken_audit = SidecarProcess(
-        sidecar_env(jwks, CORESDK_ADMIN_TENANT_BYPASS="true", CORESDK_AUDIT_DIR=str(blocked)), wait_ready=False
+        trusting(jwks.url, CORESDK_ADMIN_TENANT_BYPASS="true", CORESDK_AUDIT_DIR=str(blocked)), wait_ready=False
     )
     try:
         async with grpc.aio.insecure_channel(off.target) as ch:
@@ -297,7 +288,7 @@ def test_quotas_are_shared_across_replicas_and_fail_closed_when_the_store_is_gon
     path = tmp_path / "routes.json"
     path.write_text(json.dumps(routes))
     dsn = postgres.new_database()
-    sidecar = SidecarProcess(sidecar_env(jwks))
+    sidecar = SidecarProcess(trusting(jwks.url))
     env = {"CORESDK_QUOTA_DATABASE_URL": dsn}
     one = GatewayProcess(upstream, sidecar.target, routes_file=path, env=env)
     two = GatewayProcess(upstream, sidecar.target, routes_file=path, env=env)

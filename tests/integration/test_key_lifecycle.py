@@ -14,17 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.grpc_client import error_reason
 from tests.support.jwks_server import JwksServer
-from tests.support.processes import SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
-
-
-def _env(jwks: JwksServer, **extra: str) -> dict[str, str]:
-    return {
-        "CORESDK_JWKS_URI": jwks.url,
-        "CORESDK_EXPECTED_ISSUER": ISSUER,
-        "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
-        **extra,
-    }
+from tests.support.processes import SidecarProcess, trusting
+from tests.support.tokens import SigningKey, claims
 
 
 async def outcome(stub: auth_pb2_grpc.AuthServiceStub, token: str) -> str:
@@ -55,7 +46,7 @@ def long_cache() -> Iterator[tuple[JwksServer, SidecarProcess, SigningKey]]:
     key = SigningKey.rsa("a")
     jwks = JwksServer(max_age=300)
     jwks.keys = [key.jwk()]
-    proc = SidecarProcess(_env(jwks))
+    proc = SidecarProcess(trusting(jwks.url))
     yield jwks, proc, key
     proc.stop()
     jwks.close()
@@ -101,8 +92,8 @@ def short_cache() -> Iterator[tuple[JwksServer, SidecarProcess, SigningKey, Sign
     jwks = JwksServer(max_age=1)
     jwks.keys = [key_a.jwk(), key_b.jwk()]
     proc = SidecarProcess(
-        _env(
-            jwks,
+        trusting(
+            jwks.url,
             CORESDK_JWKS_CACHE_MIN="1",
             CORESDK_JWKS_MAX_STALE="3",
             CORESDK_JWKS_RETRY_MAX="1",

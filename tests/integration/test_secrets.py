@@ -23,25 +23,13 @@ from sidecar.secrets.resolver import SecretResolver
 from sidecar.secrets.vault import VaultSession
 from tests.support.jwks_server import JwksServer
 from tests.support.openbao import OpenBao
-from tests.support.processes import SidecarProcess
-from tests.support.tokens import AUDIENCE, ISSUER
+from tests.support.processes import SidecarProcess, trusting
 
 Stub = secrets_pb2_grpc.SecretsServiceStub
 
 
 def vault_env(bao: OpenBao, jwks: JwksServer, role: str = "sidecar", **extra: str) -> dict[str, str]:
-    role_id, secret_id = bao.role(role)
-    env = {
-        "CORESDK_JWKS_URI": jwks.url,
-        "CORESDK_EXPECTED_ISSUER": ISSUER,
-        "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
-        "VAULT_ADDR": bao.addr,
-        "CORESDK_VAULT_ROLE_ID": role_id,
-        "CORESDK_VAULT_SECRET_ID": secret_id,
-        "CORESDK_SECRET_PATHS": "app,other",
-    }
-    env.update(extra)
-    return env
+    return {**trusting(jwks.url), **bao.approle_env(role), "CORESDK_SECRET_PATHS": "app,other", **extra}
 
 
 @pytest.fixture(scope="module")

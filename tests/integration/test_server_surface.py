@@ -21,8 +21,8 @@ from coresdk.v1 import (
 )
 from tests.support.jwks_server import JwksServer
 from tests.support.pki import make_pki
-from tests.support.processes import SidecarProcess, run_sidecar_expecting_exit
-from tests.support.tokens import AUDIENCE, ISSUER, SigningKey, claims
+from tests.support.processes import SidecarProcess, run_sidecar_expecting_exit, trusting
+from tests.support.tokens import ISSUER, SigningKey, claims
 
 PROD = {
     "CORESDK_JWKS_URI": "https://idp.example/jwks.json",
@@ -52,9 +52,7 @@ def test_mtls_requires_a_client_certificate(tmp_path: Path, keys: dict[str, Sign
     pki = make_pki(tmp_path)
     proc = SidecarProcess(
         {
-            "CORESDK_JWKS_URI": jwks.url,
-            "CORESDK_EXPECTED_ISSUER": ISSUER,
-            "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+            **trusting(jwks.url),
             "CORESDK_TLS_CERT_FILE": str(pki["server_cert"]),
             "CORESDK_TLS_KEY_FILE": str(pki["server_key"]),
             "CORESDK_TLS_CA_FILE": str(pki["ca"]),

@@ -100,6 +100,17 @@ class ControlPlaneProcess:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return requests.request(method, f"{self.url}{path}", json=json, headers=headers, timeout=10)
 
+    def sidecar_env(self, **extra: str) -> dict[str, str]:
+        """Settings of a sidecar that trusts this control plane: its JWKS and issuer, revocations, audit shipping."""
+        return {
+            "CORESDK_JWKS_URI": f"{self.url}/api/v1/jwks",
+            "CORESDK_EXPECTED_ISSUER": self.env["CORESDK_ISSUER"],
+            "CORESDK_EXPECTED_AUDIENCE": "coresdk",
+            "CORESDK_CP_URL": self.url,
+            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
+            **extra,
+        }
+
     def create_app(self, **fields: Any) -> dict[str, Any]:
         body = {"name": "test app", "scopes": ["orders:read", "orders:write"], **fields}
         resp = self.admin("POST", "/v1/oauth/apps", body)

@@ -87,6 +87,11 @@ class OpenBao:
         secret_id = self.root.auth.approle.generate_secret_id(name)["data"]["secret_id"]
         return role_id, secret_id
 
+    def approle_env(self, name: str = "sidecar") -> dict[str, str]:
+        """A sidecar's Vault settings: this server and a fresh secret ID of the AppRole `name`."""
+        role_id, secret_id = self.role(name)
+        return {"VAULT_ADDR": self.addr, "CORESDK_VAULT_ROLE_ID": role_id, "CORESDK_VAULT_SECRET_ID": secret_id}
+
     def wrapped_secret_id(self, name: str) -> str:
         resp = self.root.auth.approle.generate_secret_id(name, wrap_ttl="120s")
         return str(resp["wrap_info"]["token"])

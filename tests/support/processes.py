@@ -12,8 +12,19 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.ports import free_port
+from tests.support.tokens import AUDIENCE, ISSUER
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def trusting(jwks_url: str, **extra: str) -> dict[str, str]:
+    """Settings of a sidecar that trusts the test issuer (tests/support/tokens.py) through the JWKS at jwks_url."""
+    return {
+        "CORESDK_JWKS_URI": jwks_url,
+        "CORESDK_EXPECTED_ISSUER": ISSUER,
+        "CORESDK_EXPECTED_AUDIENCE": AUDIENCE,
+        **extra,
+    }
 
 
 class SidecarProcess:
