@@ -34,10 +34,9 @@ from controlplane.store.db import StoreUnavailable, open_database
 from controlplane.store.migrations import migrate
 from controlplane.store.store import Store
 from coresdk.config.controlplane import ControlPlaneConfig, load_controlplane_config
-from coresdk.config.env import split_host_port
 from coresdk.errors import ConfigError
 from coresdk.ratelimit import RateLimiter
-from coresdk.runtime import run_service, stop_signal
+from coresdk.runtime import listen, run_service, stop_signal
 
 log = logging.getLogger("coresdk.controlplane")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -184,12 +183,7 @@ async def serve(config: ControlPlaneConfig) -> None:
     await runner.setup()
     await ctx.audit.checkpointer.start()
     retention_task = asyncio.create_task(_daily_retention(ctx), name="audit-retention")
-    host, port = split_host_port(config.addr, "CORESDK_CP_ADDR")
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError("CORESDK_CP_ADDR", f"cannot listen on {config.addr}: {exc}") from None
+    await listen(runner, config.addr, "CORESDK_CP_ADDR")
     log.info(
         "control plane listening addr=%s issuer=%s kid=%s store=%s env=%s",
         config.addr,

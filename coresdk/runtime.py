@@ -11,9 +11,22 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
+from aiohttp import web
+
+from coresdk.config.env import split_host_port
 from coresdk.errors import ConfigError
 
 C = TypeVar("C")
+
+
+async def listen(runner: web.AppRunner, addr: str, variable: str) -> None:
+    """Bind an HTTP listener; an address that cannot be bound is a configuration error naming its variable."""
+    host, port = split_host_port(addr, variable)
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(variable, f"cannot listen on {addr}: {exc}") from None
 
 
 def stop_signal() -> asyncio.Event:

@@ -20,11 +20,10 @@ import grpc
 from aiohttp import web
 
 from coresdk.client import error_reason
-from coresdk.config.env import split_host_port
 from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config, route_pattern
-from coresdk.errors import ConfigError, Unavailable
+from coresdk.errors import Unavailable
 from coresdk.masking.engine import Masker
-from coresdk.runtime import run_service, stop_signal
+from coresdk.runtime import listen, run_service, stop_signal
 from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2, policy_pb2, policy_pb2_grpc
 from gateway.audit import RequestAuditor, RequestRecord
 from gateway.quota import MemoryQuota, PostgresQuota, QuotaStore
@@ -84,7 +83,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.routes = compile_routes(config.routes)
-        self.masker = Masker(None)  # logs never hold a detected value in the clear
+        self.masker = Masker(None)
         self.quotas: QuotaStore = (
             PostgresQuota(config.quota_database_url)
             if config.quota_database_url
@@ -265,9 +264,12 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/healthz":
             return web.json_response({"status": "ok"})
-        target, _ = self.masker.mask_text(unquote_plus(request.rel_url.raw_path_qs))
+        # The raw target goes to the audit record: the sidecar masks metadata before hashing, so it is masked once.
         record = RequestRecord(
-            request_id=str(uuid.uuid4()), method=request.method, target=target, ip=request.remote or ""
+            request_id=str(uuid.uuid4()),
+            method=request.method,
+            target=unquote_plus(request.rel_url.raw_path_qs),
+            ip=request.remote or "",
         )
         if request.content_length is not None and request.content_length > self.config.max_body_bytes:
             record.reason = "BODY_TOO_LARGE"
@@ -313,15 +315,16 @@ class Gateway:
             "X-Scopes": " ".join(authenticated.scopes),
             "X-Request-ID": record.request_id,
         }
-        log.info(
-            "forward method=%s route=%s target=%s user=%s tenant=%s request_id=%s",
-            request.method,
-            route.path,
-            record.target,
-            authenticated.subject,
-            authenticated.tenant_id,
-            record.request_id,
-        )
+        if log.isEnabledFor(logging.INFO):  # logs never hold a detected value in the clear
+            log.info(
+                "forward method=%s route=%s target=%s user=%s tenant=%s request_id=%s",
+                request.method,
+                route.path,
+                self.masker.mask_text(record.target)[0],
+                authenticated.subject,
+                authenticated.tenant_id,
+                record.request_id,
+            )
         return await self.forward(request, self.config.upstream_url, identity, record)
 
 
@@ -364,12 +367,7 @@ async def serve(config: GatewayConfig) -> None:
         max_headers=config.max_headers,
     )
     await runner.setup()
-    host, port = split_host_port(config.addr, "CORESDK_GATEWAY_ADDR")
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError("CORESDK_GATEWAY_ADDR", f"cannot listen on {config.addr}: {exc}") from None
+    await listen(runner, config.addr, "CORESDK_GATEWAY_ADDR")
     log.info(
         "gateway listening addr=%s upstream=%s routes=%d audit=%s quotas=%s",
         config.addr,

@@ -16,11 +16,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
-from coresdk.config.env import split_host_port
 from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
 from coresdk.errors import ConfigError
 from coresdk.masking.engine import Masker
-from coresdk.runtime import run_service, stop_signal
+from coresdk.runtime import listen, run_service, stop_signal
 from coresdk.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -176,14 +175,9 @@ class Sidecar:
         self._server = server
         log.info("grpc listening addr=%s mtls=%s env=%s", addr, self.config.tls is not None, self.config.env)
 
-        host, hport = split_host_port(self.config.health_addr, "CORESDK_HEALTH_ADDR")
         runner = web.AppRunner(health_app(self.metrics, self.readiness), access_log=None)
         await runner.setup()
-        try:
-            await web.TCPSite(runner, host, hport).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise ConfigError("CORESDK_HEALTH_ADDR", f"cannot listen on {self.config.health_addr}: {exc}") from None
+        await listen(runner, self.config.health_addr, "CORESDK_HEALTH_ADDR")
         self._health_runner = runner
         log.info("health listening addr=%s", self.config.health_addr)
 
