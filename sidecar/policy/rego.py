@@ -67,36 +67,43 @@ class LocalRego:
         self.name = "rego:" + query
         self._rule = "data." + query.replace("/", ".")
         self._engine = regorus.Engine()
+        self._allow_rule: str | None = None
+        self._reason_rule: str | None = None
+        problem = self._load(files, data_file)
+        if problem is not None:
+            # A regorus engine may only be dropped on the thread that made it: drop it here, not with whatever
+            # thread's garbage collection later frees the traceback of this error.
+            del self._engine
+            raise problem
+
+    def _load(self, files: tuple[Path, ...], data_file: Path | None) -> ConfigError | None:
         for path in files:
             try:
                 self._engine.add_policy(str(path), path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError("CORESDK_POLICY_FILE", f"cannot read {path}: {exc}") from None
+                return ConfigError("CORESDK_POLICY_FILE", f"cannot read {path}: {exc}")
             except Exception as exc:  # regorus raises RuntimeError with the parser's message
-                raise ConfigError("CORESDK_POLICY_FILE", f"{path} does not compile: {_engine_message(exc)}") from None
+                return ConfigError("CORESDK_POLICY_FILE", f"{path} does not compile: {_engine_message(exc)}")
         if data_file is not None:
             try:
                 self._engine.add_data_json(data_file.read_text(encoding="utf-8"))
             except Exception as exc:
-                raise ConfigError(
-                    "CORESDK_POLICY_DATA", f"{data_file} is not a JSON object: {_engine_message(exc)}"
-                ) from None
+                return ConfigError("CORESDK_POLICY_DATA", f"{data_file} is not a JSON object: {_engine_message(exc)}")
         packages = set(self._engine.get_packages())
         parent = self._rule.rsplit(".", 1)[0]
         if self._rule not in packages and parent not in packages:
-            raise ConfigError(
+            return ConfigError(
                 "CORESDK_POLICY_QUERY",
                 f"no loaded policy defines {self._rule} (packages: {', '.join(sorted(packages))})",
             )
         # When the query names a package, evaluate its `allow` (and, on a deny, `reason`) rules directly: a few
         # microseconds instead of building the whole package document.
-        self._allow_rule: str | None = None
-        self._reason_rule: str | None = None
         if self._rule in packages:
             if not self._is_rule(self._rule + ".allow"):
-                raise ConfigError("CORESDK_POLICY_QUERY", f"package {self._rule} defines no allow rule")
+                return ConfigError("CORESDK_POLICY_QUERY", f"package {self._rule} defines no allow rule")
             self._allow_rule = self._rule + ".allow"
             self._reason_rule = self._rule + ".reason" if self._is_rule(self._rule + ".reason") else None
+        return None
 
     def _is_rule(self, path: str) -> bool:
         try:

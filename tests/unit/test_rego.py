@@ -4,6 +4,7 @@ outage."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,17 @@ CASES: list[tuple[str, dict[str, Any], RegoOutcome]] = [
 ]
 
 
+def decide(engine: LocalRego, document: dict[str, Any]) -> RegoOutcome:
+    """Evaluate from a plain (synchronous) test: a regorus engine must be dropped on the thread that made it, and
+    async test frames can end up in reference cycles that another thread's garbage collection frees."""
+    return asyncio.run(engine.evaluate(document))
+
+
+@pytest.fixture(scope="module")
+def local() -> LocalRego:
+    return LocalRego((POLICY,), "coresdk/authz", DATA)
+
+
 @pytest.fixture(scope="module")
 def opa() -> Any:
     server = OpaServer([POLICY], DATA)
@@ -63,9 +75,10 @@ def opa() -> Any:
 
 
 @pytest.mark.parametrize(("name", "document", "expected"), CASES, ids=[c[0] for c in CASES])
-async def test_policy_conformance_in_process(name: str, document: dict[str, Any], expected: RegoOutcome) -> None:
-    engine = LocalRego((POLICY,), "coresdk/authz", DATA)
-    assert await engine.evaluate(document) == expected
+def test_policy_conformance_in_process(
+    local: LocalRego, name: str, document: dict[str, Any], expected: RegoOutcome
+) -> None:
+    assert decide(local, document) == expected
 
 
 @pytest.mark.parametrize(("name", "document", "expected"), CASES, ids=[c[0] for c in CASES])
@@ -102,22 +115,22 @@ def test_bad_policy_data_is_a_start_up_error(tmp_path: Path) -> None:
     assert err.value.variable == "CORESDK_POLICY_DATA"
 
 
-async def test_an_evaluation_error_is_a_deny(tmp_path: Path) -> None:
+def test_an_evaluation_error_is_a_deny(tmp_path: Path) -> None:
     conflict = tmp_path / "conflict.rego"
     # Two different values for one complete rule: a run-time conflict error in Rego.
     conflict.write_text("package coresdk.authz\nimport rego.v1\nallow := true if input.a\nallow := false if input.b\n")
     engine = LocalRego((conflict,), "coresdk/authz")
-    assert await engine.evaluate({"a": True, "b": True}) == RegoOutcome(False, "POLICY_ERROR")
-    assert await engine.evaluate({"a": True}) == RegoOutcome(True, "")
+    assert decide(engine, {"a": True, "b": True}) == RegoOutcome(False, "POLICY_ERROR")
+    assert decide(engine, {"a": True}) == RegoOutcome(True, "")
 
 
-async def test_undefined_or_odd_documents_are_denies(tmp_path: Path) -> None:
+def test_undefined_or_odd_documents_are_denies(tmp_path: Path) -> None:
     p = tmp_path / "odd.rego"
     p.write_text('package coresdk.authz\nimport rego.v1\nallow := "yes" if input.s\nallow := 1 if input.n\n')
     engine = LocalRego((p,), "coresdk/authz")
-    assert await engine.evaluate({"s": True}) == RegoOutcome(False, "POLICY_UNDEFINED")
-    assert await engine.evaluate({"n": True}) == RegoOutcome(False, "POLICY_UNDEFINED")
-    assert await engine.evaluate({}) == RegoOutcome(False, "POLICY_UNDEFINED")  # allow undefined
+    assert decide(engine, {"s": True}) == RegoOutcome(False, "POLICY_UNDEFINED")
+    assert decide(engine, {"n": True}) == RegoOutcome(False, "POLICY_UNDEFINED")
+    assert decide(engine, {}) == RegoOutcome(False, "POLICY_UNDEFINED")  # allow undefined
     assert interpret(None) == RegoOutcome(False, "POLICY_UNDEFINED")
     assert interpret([True]) == RegoOutcome(False, "POLICY_UNDEFINED")
     assert interpret({"allow": False, "reason": "lower case <script>"}) == RegoOutcome(False, "POLICY_DENIED")
