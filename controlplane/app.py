@@ -20,6 +20,7 @@ from controlplane.audit.checkpoints import Checkpointer, checkpoint_key
 from controlplane.audit.sinks import DirectorySink, HecSink, Sink, SyslogSink
 from controlplane.audit.verify import Verifier
 from controlplane.discovery import jwks, metadata
+from controlplane.http import TRUSTED_PROXIES
 from controlplane.keys.manager import KeyManager
 from controlplane.oauth.authorize import authorize
 from controlplane.oauth.context import AuditRuntime, Context, ControlPlaneMetrics
@@ -33,6 +34,7 @@ from controlplane.store.audit import AuditStore
 from controlplane.store.db import StoreUnavailable, open_database
 from controlplane.store.migrations import migrate
 from controlplane.store.store import Store
+from controlplane.web.pages import REFERRER_POLICY
 from coresdk.config.controlplane import ControlPlaneConfig, load_controlplane_config
 from coresdk.errors import ConfigError
 from coresdk.ratelimit import RateLimiter
@@ -64,15 +66,19 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """HTML pages set their own (controlplane.web.pages); every other answer is data and may be nothing else."""
     response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Referrer-Policy", REFERRER_POLICY)
+    response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    response.headers.setdefault("X-Frame-Options", "DENY")
     return response
 
 
 def build_app(ctx: Context) -> web.Application:
     app = web.Application(middlewares=[security_headers, errors_middleware], client_max_size=ctx.config.max_body_bytes)
     app["ctx"] = ctx
+    app[TRUSTED_PROXIES] = ctx.config.trusted_proxies
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -159,6 +165,7 @@ async def build_context(config: ControlPlaneConfig) -> Context:
         client_limiter=RateLimiter(limits.client_per_second, limits.client_burst),
         ip_limiter=RateLimiter(limits.ip_per_second, limits.ip_burst),
         login_limiter=RateLimiter(limits.login_per_minute / 60.0, limits.login_per_minute),
+        login_user_limiter=RateLimiter(limits.login_user_per_minute / 60.0, limits.login_user_per_minute),
     )
 
 

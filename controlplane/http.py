@@ -13,8 +13,11 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from controlplane.oauth.errors import ApiError, OAuthError
+from coresdk.proxies import TrustedProxies
 
 FORM = "application/x-www-form-urlencoded"
+# Set by the wiring from CORESDK_TRUSTED_PROXIES; absent means no proxy is trusted.
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -79,5 +82,8 @@ async def json_object(
 
 
 def client_ip(request: web.Request) -> str:
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    return str(peer[0]) if peer else ""
+    """The client's address: the TCP peer, or what a trusted proxy (the gateway) says it saw (coresdk.proxies)."""
+    peer_info = request.transport.get_extra_info("peername") if request.transport else None
+    peer = str(peer_info[0]) if peer_info else ""
+    trusted = request.app.get(TRUSTED_PROXIES)
+    return trusted.client_address(peer, request.headers) if trusted is not None else peer

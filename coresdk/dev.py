@@ -87,16 +87,24 @@ def run_dev(data_dir: str, check: bool = False) -> int:
     health_addr = os.environ.get("CORESDK_HEALTH_ADDR", "127.0.0.1:9091")
     cp_host, cp_port = split_host_port(cp_addr, "CORESDK_CP_ADDR")
     cp_url = f"http://{cp_host}:{cp_port}"
+    gateway_addr = os.environ.get("CORESDK_GATEWAY_ADDR", "127.0.0.1:8000")
+    # As in production, the gateway is the public origin and so the issuer: browsers sign in through it, tokens
+    # name it in `iss`; the control plane stays internal (JWKS fetched from it directly by the sidecar).
+    public_url = f"http://{gateway_addr}"
     env = {
         **os.environ,
         "CORESDK_ENV": "development",
         "CORESDK_DATA_DIR": str(data),
         "CORESDK_CP_ADDR": cp_addr,
-        "CORESDK_ISSUER": cp_url,
+        "CORESDK_ISSUER": public_url,
+        # the control plane's sign-in page also works when opened directly, for development
+        "CORESDK_PUBLIC_ORIGINS": cp_url,
+        # the gateway reaches the control plane from loopback: believe its Forwarded header (real client address)
+        "CORESDK_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
         "CORESDK_SIDECAR_ADDR": sidecar_addr,
         "CORESDK_HEALTH_ADDR": health_addr,
         "CORESDK_JWKS_URI": f"{cp_url}/api/v1/jwks",
-        "CORESDK_EXPECTED_ISSUER": cp_url,
+        "CORESDK_EXPECTED_ISSUER": public_url,
         "CORESDK_EXPECTED_AUDIENCE": "coresdk",
     }
     # the sidecar polls the control plane's revocation feed with the generated sidecar credential
@@ -104,7 +112,6 @@ def run_dev(data_dir: str, check: bool = False) -> int:
 
     env["CORESDK_CP_URL"] = cp_url
     env["CORESDK_CP_TOKEN"] = dev_secret_file(data / "sidecar-token")
-    gateway_addr = os.environ.get("CORESDK_GATEWAY_ADDR", "127.0.0.1:8000")
     upstream_addr = os.environ.get("CORESDK_DEMO_UPSTREAM_ADDR", "127.0.0.1:9000")
     env.update(
         {
@@ -166,8 +173,8 @@ def run_dev(data_dir: str, check: bool = False) -> int:
 
   admin token     {data / "admin-token"}   (Authorization: Bearer ...)
   demo client     {demo["client_id"]}   (secret and demo user password in {data / "demo-client.json"})
-  demo user       alice (tenant-demo, editor); sign-in page: {cp_url}/v1/oauth/authorize
-  discovery       {cp_url}/.well-known/oauth-authorization-server
+  demo user       alice (tenant-demo, editor); sign-in page: {public_url}/v1/oauth/authorize
+  discovery       {public_url}/.well-known/oauth-authorization-server   (the gateway is the issuer)
 
   Try it:
     TOKEN=$({coresdk} dev-token --data-dir {data} --scope "orders:read")
@@ -269,7 +276,7 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     ok = result.returncode == 0 and '"subject": "cli_' in result.stdout
     admin_token = (Path(data_dir) / "admin-token").read_text().strip()
     request = urllib.request.Request(  # noqa: S310 - loopback URL built here
-        f"{env['CORESDK_ISSUER']}/api/v1/audit?verify_chain=true", headers={"Authorization": f"Bearer {admin_token}"}
+        f"{env['CORESDK_CP_URL']}/api/v1/audit?verify_chain=true", headers={"Authorization": f"Bearer {admin_token}"}
     )
     with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
         report = json.loads(resp.read())

@@ -1,8 +1,9 @@
 """The gateway: every route authenticated and authorized through the sidecar, then proxied (streaming) upstream.
 
-Order per request: size limits → strip incoming identity headers → public routes (health; OAuth protocol endpoints,
-discovery and JWKS forwarded to the control plane) → Authenticate (sidecar) → Authorize from the route map
-(sidecar) → forward with X-User-ID / X-Tenant-ID / X-Scopes / X-Request-ID taken from the verified token. A route
+Order per request: one canonical path (gateway.paths: anything with a second reading is 400) → size limits →
+public routes (health; the exact list of OAuth endpoints, discovery and JWKS forwarded to the control plane) →
+Authenticate + Authorize from the route map (sidecar) → quota → forward exactly the matched path, with identity
+headers taken from the verified token and the client's address stated by the gateway (gateway.headers). A route
 missing from the map is 404; a sidecar that cannot answer is 503 — never a pass-through.
 """
 
@@ -18,7 +19,9 @@ from urllib.parse import unquote_plus
 import aiohttp
 import grpc
 from aiohttp import web
+from yarl import URL
 
+from coresdk import reasons
 from coresdk.client import error_reason
 from coresdk.config.gateway import GatewayConfig, Route, load_gateway_config, route_pattern
 from coresdk.errors import Unavailable
@@ -26,42 +29,14 @@ from coresdk.masking.engine import Masker
 from coresdk.runtime import listen, run_service, stop_signal
 from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2, policy_pb2, policy_pb2_grpc
 from gateway.audit import RequestAuditor, RequestRecord
+from gateway.body import BodyTooLarge, bounded_body, declared_too_large
+from gateway.headers import HOP_BY_HOP, upstream_headers
+from gateway.paths import AmbiguousPath, Target, canonical_target
+from gateway.public_routes import allowed_methods, control_plane_route
 from gateway.quota import MemoryQuota, PostgresQuota, QuotaStore
 
 log = logging.getLogger("coresdk.gateway")
 HSTS = "max-age=63072000; includeSubDomains"
-IDENTITY_PREFIXES = (
-    "x-user",
-    "x-tenant",
-    "x-scope",
-    "x-role",
-    "x-client",
-    "x-request-id",
-    "x-forwarded-user",
-    "x-auth",
-)
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
-CONTROL_PLANE_PREFIXES = (
-    "/v1/oauth/authorize",
-    "/v1/oauth/token",
-    "/v1/oauth/revoke",
-    "/v1/oauth/introspect",
-    "/v1/oauth/logout",
-    "/.well-known/",
-    "/api/v1/jwks",
-)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -122,7 +97,7 @@ class Gateway:
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme != "Bearer" or not token or " " in token or len(token) > 16384:
-            record.reason = "TOKEN_MISSING"
+            record.reason = reasons.TOKEN_MISSING
             return error(
                 401, "invalid_token", "a Bearer token is required", {"WWW-Authenticate": 'Bearer realm="coresdk"'}
             )
@@ -213,32 +188,38 @@ class Gateway:
         self,
         request: web.Request,
         base: str,
+        target: Target,
         identity: Mapping[str, str],
         record: RequestRecord,
         keep_authorization: bool = False,
     ) -> web.StreamResponse:
-        """keep_authorization: the control plane needs client authentication; the application never gets the token.
+        """Send exactly the matched target upstream; keep_authorization only for the control plane (client auth).
 
         The audit record is written once the upstream's status is known and before its body is relayed; a record
         that cannot be written turns the answer into 503 instead of an unaudited success."""
         assert self.session is not None
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() not in HOP_BY_HOP
-            and not k.lower().startswith(IDENTITY_PREFIXES)
-            and (keep_authorization or k.lower() != "authorization")
-        }
-        headers.update(identity)
-        url = base + request.rel_url.raw_path_qs
+        try:
+            body = await bounded_body(request, self.config.max_body_bytes)
+        except BodyTooLarge as err:
+            record.reason = err.reason
+            return error(413, "request_too_large", err.message)
+        peer = request.remote or ""
+        trusted = self.config.trusted_proxies.trusts(peer)
+        sent_proto = request.headers.get("X-Forwarded-Proto", "")
+        headers = upstream_headers(
+            request.headers,
+            identity,
+            client=record.ip,
+            proto=sent_proto if trusted and sent_proto in ("http", "https") else request.scheme,
+            host=request.headers.get("Host", ""),
+            keep_authorization=keep_authorization,
+        )
+        # encoded=True: yarl must not re-normalise (no dot removal, no re-quoting): the bytes matched are the bytes sent
+        url = URL(base + target.raw, encoded=True)
         relayed = False
         try:
             async with self.session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=request.content if request.body_exists else None,
-                allow_redirects=False,
+                request.method, url, headers=headers, data=body, allow_redirects=False
             ) as upstream:
                 if not await self.audited(record, upstream.status):
                     return error(503, "temporarily_unavailable", "the audit trail is unavailable", {"Retry-After": "5"})
@@ -262,34 +243,51 @@ class Gateway:
             return error(502, "bad_gateway", "the upstream did not answer")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.path == "/healthz":
-            return web.json_response({"status": "ok"})
+        peer = request.remote or ""
         # The raw target goes to the audit record: the sidecar masks metadata before hashing, so it is masked once.
         record = RequestRecord(
             request_id=str(uuid.uuid4()),
             method=request.method,
-            target=unquote_plus(request.rel_url.raw_path_qs),
-            ip=request.remote or "",
+            target=unquote_plus(request.raw_path),
+            ip=self.config.trusted_proxies.client_address(peer, request.headers),
         )
-        if request.content_length is not None and request.content_length > self.config.max_body_bytes:
-            record.reason = "BODY_TOO_LARGE"
-            response: web.StreamResponse = error(413, "request_too_large", "body too large")
+        try:
+            target = canonical_target(request.raw_path)
+        except AmbiguousPath as err:
+            record.reason = err.reason
+            response: web.StreamResponse = error(400, "invalid_request", f"ambiguous request path: {err.message}")
         else:
-            response = await self.decide_and_forward(request, record)
+            if target.path == "/healthz" and request.method in ("GET", "HEAD"):
+                return web.json_response({"status": "ok"})
+            if declared_too_large(request, self.config.max_body_bytes):
+                record.reason = reasons.BODY_TOO_LARGE
+                response = error(413, "request_too_large", "body too large")
+            else:
+                response = await self.decide_and_forward(request, target, record)
         if not response.prepared:  # a refusal made here: audit it before it leaves
             await self.audited(record, response.status)
         return response
 
-    async def decide_and_forward(self, request: web.Request, record: RequestRecord) -> web.StreamResponse:
-        path = request.path
-        if path.startswith(CONTROL_PLANE_PREFIXES):
+    async def decide_and_forward(
+        self, request: web.Request, target: Target, record: RequestRecord
+    ) -> web.StreamResponse:
+        path = target.path
+        if control_plane_route(request.method, path):
             if self.config.cp_url is None:
                 record.reason = "NO_CONTROL_PLANE"
                 return error(404, "not_found", "no control plane is configured")
             record.route, record.outcome, record.reason = path, "public", "PUBLIC_ROUTE"
             return await self.forward(
-                request, self.config.cp_url, {"X-Request-ID": record.request_id}, record, keep_authorization=True
+                request,
+                self.config.cp_url,
+                target,
+                {"X-Request-ID": record.request_id},
+                record,
+                keep_authorization=True,
             )
+        if allowed_methods(path):
+            record.reason = "METHOD_NOT_ALLOWED"
+            return error(405, "method_not_allowed", "method not allowed", {"Allow": ", ".join(allowed_methods(path))})
         route = self.match(request.method, path)
         token = self.bearer(request, record)
         if isinstance(token, web.Response):
@@ -325,7 +323,7 @@ class Gateway:
                 authenticated.tenant_id,
                 record.request_id,
             )
-        return await self.forward(request, self.config.upstream_url, identity, record)
+        return await self.forward(request, self.config.upstream_url, target, identity, record)
 
 
 @web.middleware
@@ -339,8 +337,10 @@ async def hardening(request: web.Request, handler: Handler) -> web.StreamRespons
     except Exception:
         log.exception("unhandled gateway error path=%s", request.path)
         response = error(500, "server_error", "internal error")
-    if not response.prepared:
+    if not response.prepared:  # the gateway's own answers (forwarded ones keep the upstream's headers)
         response.headers["Strict-Transport-Security"] = HSTS
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

@@ -5,7 +5,11 @@ endpoint cannot be used as an open redirector. PKCE S256 and state are mandatory
 valid 60 s, and bound to client, redirect URI, PKCE challenge, user and scopes; only their hash is stored.
 
 The sign-in form carries a CSRF token that is an HMAC over the exact authorization request and an expiry, so a
-form cannot be replayed for another request or after 10 minutes; a cross-origin Origin header is refused.
+form cannot be replayed for another request or after 10 minutes; a post from another origin is refused
+(controlplane.web.origin). Pages are rendered by controlplane.web.pages (autoescaped templates, CSP).
+
+Password guessing is limited per client address and subject (429) — the address is the real client's when a
+trusted proxy (the gateway) says so — and slowed, never refused, per subject across all addresses.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from controlplane.oauth import pkce
 from controlplane.oauth.apps import redirect_matches
 from controlplane.oauth.context import Context
 from controlplane.oauth.errors import OAuthError
-from controlplane.oauth.limits import limit_ip
+from controlplane.oauth.limits import limit_ip, slow_busy_subject
 from controlplane.secrets import new_token
 from controlplane.store.models import AuthCode, OAuthApp
-from controlplane.web.login import render_login
-from coresdk.config.controlplane import CODE_TTL
+from controlplane.web.origin import form_post_allowed
+from controlplane.web.pages import error_page, login_page
+from coresdk.config.controlplane import CODE_TTL, origin_of
 
 OAUTH_PARAMS = (
     "response_type",
@@ -41,7 +46,6 @@ OAUTH_PARAMS = (
     "code_challenge_method",
 )
 CSRF_TTL = 600
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 _HASHER = PasswordHasher()
 # Verified against when the user does not exist, so both failures cost the same.
 _DUMMY_HASH = _HASHER.hash("coresdk-no-such-user")
@@ -53,12 +57,12 @@ class _PageError(Exception):
         self.description = description
 
 
-def _error_page(description: str, status: int = 400) -> web.Response:
-    body = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorization error</title></head>'
-        f"<body><h1>Authorization error</h1><p>{description}</p></body></html>"
-    )
-    return web.Response(text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
+def _redirect_target(uri: str) -> str:
+    """What form-action must allow for the redirect after sign-in: the origin, or the scheme of a native app."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        return origin_of(uri)
+    return f"{parts.scheme}:"
 
 
 def _redirect(uri: str, params: dict[str, str]) -> web.Response:
@@ -126,18 +130,17 @@ async def authorize(request: web.Request) -> web.Response:
         if request.method == "GET":
             params = query_params(request)
         else:
-            origin = request.headers.get("Origin")
-            issuer = urlsplit(ctx.config.issuer)
-            if origin is not None and origin != f"{issuer.scheme}://{issuer.netloc}":
-                return _error_page("Cross-origin sign-in refused.", 403)
+            allowed = (origin_of(ctx.config.issuer), *ctx.config.public_origins)
+            if not form_post_allowed(request.headers, allowed):
+                return error_page("Cross-origin sign-in refused.", 403)
             params = await oauth_form(request, ctx.config.max_body_bytes)
     except OAuthError as err:
-        return _error_page(err.description, err.status)
+        return error_page(err.description, err.status)
     oauth = {k: params[k] for k in OAUTH_PARAMS if k in params}
     try:
         app, scopes = await _validate(ctx, oauth)
     except _PageError as err:
-        return _error_page(err.description)
+        return error_page(err.description)
     except OAuthError as err:
         out = {"error": err.error, "error_description": err.description, "iss": ctx.config.issuer}
         if oauth.get("state"):
@@ -146,9 +149,8 @@ async def authorize(request: web.Request) -> web.Response:
 
     def page(error: str = "", status: int = 200, username: str = "") -> web.Response:
         csrf = _csrf(ctx, oauth, int(time.time()) + CSRF_TTL)
-        html = render_login(app.name, " ".join(scopes), oauth, csrf, error, username)
-        headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Content-Security-Policy": _CSP}
-        return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+        target = _redirect_target(oauth["redirect_uri"])
+        return login_page(app.name, " ".join(scopes), oauth, csrf, target, error, username, status)
 
     if request.method == "GET":
         return page()
@@ -161,6 +163,7 @@ async def authorize(request: web.Request) -> web.Response:
         response = page("Too many attempts. Please wait and try again.", 429, username)
         response.headers["Retry-After"] = str(wait)
         return response
+    await slow_busy_subject(ctx, username)
     user = await ctx.store.user_by_subject(username) if username else None
     ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, params.get("password", ""))
     if user is None or not ok:

@@ -51,5 +51,6 @@ class Context:
     metrics: ControlPlaneMetrics
     client_limiter: RateLimiter
     ip_limiter: RateLimiter
-    login_limiter: RateLimiter
+    login_limiter: RateLimiter  # per address and subject: refuses (429)
     audit: AuditRuntime
+    login_user_limiter: RateLimiter | None = None  # per subject from all addresses: slows, never refuses

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from coresdk.config.env import Env, split_host_port, validate_fetch_url
 from coresdk.config.sidecar import DEV_AUDIENCE, DEV_CONTROL_PLANE
 from coresdk.errors import ConfigError
+from coresdk.proxies import TrustedProxies, parse_trusted_proxies
 
 MAX_ACCESS_TTL = 3600
 CODE_TTL = 60
@@ -30,6 +31,7 @@ class RateLimits:
     ip_per_second: float
     ip_burst: int
     login_per_minute: int
+    login_user_per_minute: int = 100  # all addresses together: past this, attempts are slowed, not refused
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class ControlPlaneConfig:
     max_body_bytes: int
     rate_limits: RateLimits
     audit: AuditConfig
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    public_origins: tuple[str, ...] = ()  # origins (besides the issuer's) the sign-in form may be posted from
 
     @property
     def development(self) -> bool:
@@ -95,6 +99,31 @@ def _database_url(env: Env, data_dir: Path) -> str:
     if not url.startswith(("sqlite:///", "postgres://", "postgresql://")):
         raise ConfigError("DATABASE_URL", "must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
     return url
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, as a browser writes it in the Origin header (default ports dropped)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def _public_origins(env: Env) -> tuple[str, ...]:
+    var = "CORESDK_PUBLIC_ORIGINS"
+    out = []
+    for item in (env.raw(var) or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise ConfigError(var, f"{item!r} is not an origin (scheme://host[:port])")
+        out.append(origin_of(item))
+    return tuple(out)
 
 
 def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
@@ -156,5 +185,8 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
             ip_per_second=env.number("CORESDK_RATE_IP_RPS", 100.0, minimum=0.1, maximum=1e6),
             ip_burst=env.integer("CORESDK_RATE_IP_BURST", 200, minimum=1, maximum=1_000_000),
             login_per_minute=env.integer("CORESDK_RATE_LOGIN_PER_MIN", 10, minimum=1, maximum=10_000),
+            login_user_per_minute=env.integer("CORESDK_RATE_LOGIN_USER_PER_MIN", 100, minimum=1, maximum=100_000),
         ),
+        trusted_proxies=parse_trusted_proxies(env.raw("CORESDK_TRUSTED_PROXIES")),
+        public_origins=_public_origins(env),
     )

@@ -10,6 +10,8 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "CORESDK_CP_URL": "internal URL of the control plane (revocation feed, audit shipping, OAuth forwarding)",
     "CORESDK_SIDECAR_ADDR": "sidecar gRPC address; loopback only (`[::1]:50051`), or mTLS for another address",
+    "CORESDK_TRUSTED_PROXIES": "comma-separated CIDRs of proxies whose Forwarded / X-Forwarded-For is believed "
+    "(default: none; the TCP peer is the client)",
     # sidecar: tokens
     "CORESDK_HEALTH_ADDR": "loopback address of /healthz, /readyz and /metrics",
     "CORESDK_JWKS_URI": "JWKS of the trusted issuer (https, or http to loopback)",
@@ -84,6 +86,10 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_RATE_IP_RPS": "requests per second per source address",
     "CORESDK_RATE_IP_BURST": "burst per source address",
     "CORESDK_RATE_LOGIN_PER_MIN": "password attempts per minute per subject and address",
+    "CORESDK_RATE_LOGIN_USER_PER_MIN": "password attempts per minute per subject from all addresses, beyond which "
+    "each attempt is slowed (never refused)",
+    "CORESDK_PUBLIC_ORIGINS": "comma-separated origins besides the issuer's from which the sign-in form may be "
+    "posted (e.g. the control plane's own address when it is also reached directly)",
     "CORESDK_AUDIT_CHECKPOINT_EVERY": "sign a Merkle checkpoint after this many records",
     "CORESDK_AUDIT_CHECKPOINT_SECONDS": "and at least this often (seconds)",
     "CORESDK_AUDIT_KEY_NAME": "name of the checkpoint signing key in signed notes",

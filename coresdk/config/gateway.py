@@ -6,11 +6,12 @@ import json
 import re
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from coresdk.config.env import Env, split_host_port, validate_fetch_url
 from coresdk.errors import ConfigError
+from coresdk.proxies import TrustedProxies, parse_trusted_proxies
 from coresdk.roles import KNOWN_ACTIONS
 
 _NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
@@ -55,6 +56,9 @@ class GatewayConfig:
     audit: bool = True  # one record per request through the sidecar
     audit_chain: str = "gateway"
     quota_database_url: str | None = None  # PostgreSQL shared by every replica; None: in memory
+    trusted_proxies: TrustedProxies = field(
+        default_factory=TrustedProxies
+    )  # peers whose Forwarded / X-Forwarded-For is believed
 
 
 def load_routes(path: Path) -> tuple[Route, ...]:
@@ -171,4 +175,5 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
         audit=env.flag("CORESDK_GATEWAY_AUDIT", True),
         audit_chain=chain,
         quota_database_url=_quota_dsn(env),
+        trusted_proxies=parse_trusted_proxies(env.raw("CORESDK_TRUSTED_PROXIES")),
     )

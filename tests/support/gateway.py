@@ -30,9 +30,16 @@ class Upstream:
         async def echo(request: web.Request) -> web.Response:
             body = await request.read()
             self.seen.append(
-                {"path": request.path, "headers": dict(request.headers), "body": body.decode(errors="replace")}
+                {
+                    "path": request.path,
+                    "raw_path": request.raw_path,
+                    "headers": dict(request.headers),
+                    "header_items": list(request.headers.items()),
+                    "body": body.decode(errors="replace"),
+                    "body_bytes": len(body),
+                }
             )
-            return web.json_response({"ok": True, "path": request.path})
+            return web.json_response({"ok": True, "path": request.path, "raw_path": request.raw_path})
 
         async def start() -> None:
             app = web.Application()
