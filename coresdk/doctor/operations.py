@@ -76,7 +76,7 @@ def masking_active(ctx: Context) -> tuple[Status, str, str]:
     return ok(f"probe masked ({', '.join(sorted({f.entity_type for f in reply.findings}))})")
 
 
-def _gateway_url(ctx: Context) -> str:
+def gateway_url(ctx: Context) -> str:
     explicit = ctx.get("CORESDK_GATEWAY_URL")
     if explicit:
         return explicit.rstrip("/")
@@ -106,7 +106,7 @@ def _probe_route(ctx: Context) -> tuple[str, str]:
 def gateway_authenticates(ctx: Context) -> tuple[Status, str, str]:
     method, path = _probe_route(ctx)
     spoofed = {"X-User-ID": "doctor", "X-Tenant-ID": "doctor"}
-    status, _, headers = ctx.http(method, _gateway_url(ctx) + path, spoofed)
+    status, _, headers = ctx.http(method, gateway_url(ctx) + path, spoofed)
     if status != 401:
         return fail(
             f"anonymous {method} {path} answered {status}, not 401",

@@ -41,6 +41,7 @@ class Deployment:
             f"sqlite:///{self.db}",
             CORESDK_AUDIT_SYSLOG_ADDR=f"127.0.0.1:{self.syslog.port}",
             CORESDK_AUDIT_RETENTION_DAYS="400",
+            CORESDK_TRUSTED_PROXIES="127.0.0.1/32",
         )
         self.cp.create_app(
             name="web",
@@ -51,7 +52,7 @@ class Deployment:
         self.cp.create_app(name="batch", scopes=["orders:read"], grant_types=["client_credentials"])
         self.sidecar = SidecarProcess(self.cp.sidecar_env(**bao.approle_env("doctor"), CORESDK_SECRET_PATHS="apps/"))
         self.upstream = Upstream()
-        self.gateway = GatewayProcess(self.upstream, self.sidecar.target)
+        self.gateway = GatewayProcess(self.upstream, self.sidecar.target, cp_url=self.cp.url)
         # One refused request: the gateway audits it, the sidecar ships it, the control plane chains it.
         assert requests.get(f"{self.gateway.url}/v1/orders", timeout=10).status_code == 401
         deadline = time.monotonic() + 20
@@ -325,5 +326,31 @@ def test_a_broken_route_map_fails(deployment: Deployment, tmp_path: Path) -> Non
 
 def test_an_application_reachable_without_the_gateway_fails(deployment: Deployment) -> None:
     results = deployment.doctor(CORESDK_GATEWAY_URL=f"http://127.0.0.1:{deployment.upstream.port}")
-    assert failing(results) == {"gateway.authenticates"}
+    # the application answers everything: anonymous requests, ambiguous paths, the control plane's internal paths
+    assert failing(results) == {"gateway.authenticates", "gateway.paths", "gateway.internal"}
     assert "answered 200" in results["gateway.authenticates"].detail
+    assert "/.well-known/../api/v1/keys" in results["gateway.paths"].detail
+
+
+# --- the seams: gateway paths, internal routes, trusted proxies, sign-in origins ------------------------------------
+
+
+def test_a_control_plane_reachable_as_the_public_face_fails(deployment: Deployment) -> None:
+    results = deployment.doctor(CORESDK_GATEWAY_URL=deployment.cp.url)
+    assert "gateway.internal" in failing(results)
+    assert "/v1/oauth/apps" in results["gateway.internal"].detail
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0/0", "::/0", "10.0.0.0/4", "not-a-cidr"])
+def test_trusting_every_address_fails(deployment: Deployment, value: str) -> None:
+    assert failing(deployment.doctor(CORESDK_TRUSTED_PROXIES=value)) == {"proxies.trusted"}
+
+
+def test_no_trusted_proxy_behind_a_gateway_warns(deployment: Deployment) -> None:
+    result = deployment.doctor(CORESDK_TRUSTED_PROXIES=None)["proxies.trusted"]
+    assert result.status is Status.WARN and "CORESDK_TRUSTED_PROXIES" in result.remediation
+
+
+def test_plain_http_public_origin_fails(deployment: Deployment) -> None:
+    results = deployment.doctor(CORESDK_PUBLIC_ORIGINS="http://login.example")
+    assert failing(results) == {"oauth.origins"}

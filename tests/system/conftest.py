@@ -49,6 +49,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, bao: OpenBao) -> Iterator[S
         CORESDK_ISSUER=public,
         CORESDK_TRUSTED_PROXIES="127.0.0.1/32",
         CORESDK_RATE_LOGIN_PER_MIN="10",
+        CORESDK_RATE_LOGIN_USER_PER_MIN="15",
     )
     # the control plane's own address is a public origin too, so the browser test can sign in on it directly
     cp.env["CORESDK_PUBLIC_ORIGINS"] = cp.url

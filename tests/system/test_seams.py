@@ -89,6 +89,25 @@ def test_one_client_cannot_lock_a_user_out_for_others_behind_the_gateway(system:
     assert failed and {e["ip"] for e in failed} == {"127.0.0.2"}
 
 
+def test_guessing_from_many_addresses_is_slowed_never_a_lockout(system: System) -> None:
+    """18 wrong passwords from 6 addresses pass the per-user budget (15/min): they are slowed, not refused, and the
+    user still signs in."""
+    subject = f"erin-{secrets.token_hex(3)}"
+    system.cp.create_user(subject, PASSWORD, tenant_id="tenant-a", roles=["viewer"])
+
+    def slowed() -> float:
+        metrics = system.cp.admin("GET", "/metrics").text
+        line = re.search(r'coresdk_cp_rate_limited_total\{endpoint="login",kind="user_slowed"\} ([0-9.]+)', metrics)
+        return float(line.group(1)) if line else 0.0
+
+    before = slowed()
+    statuses = [_sign_in(system, f"127.0.1.{n}", subject, "wrong").status for n in range(6) for _ in range(3)]
+    assert set(statuses) == {401}, statuses
+    assert slowed() > before
+    ok = _sign_in(system, "127.0.1.99", subject, PASSWORD)
+    assert ok.status == 302 and "code=" in (ok.header("Location") or "")
+
+
 def test_a_client_cannot_choose_its_address_by_header(system: System) -> None:
     """Through the gateway (which replaces the header) and directly (an untrusted peer's header is ignored)."""
     subject = f"dave-{secrets.token_hex(3)}"
