@@ -100,7 +100,9 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_AUDIT_RETENTION_DAYS": "days audit records are kept before signed pruning",
     # gateway
     "CORESDK_GATEWAY_ADDR": "gateway listen address",
-    "CORESDK_UPSTREAM_URL": "the application behind the gateway",
+    "CORESDK_GATEWAY_MODE": "`proxy` (default: decide and forward) or `authz` (only the nginx auth_request decision "
+    "endpoint `GET /coresdk/authz`; see config/nginx/)",
+    "CORESDK_UPSTREAM_URL": "the application behind the gateway (proxy mode; required there)",
     "CORESDK_ROUTES_FILE": "route map, resources, plans and tenants (JSON), validated at start",
     "CORESDK_GATEWAY_MAX_BODY": "largest request body forwarded",
     "CORESDK_GATEWAY_MAX_HEADER_BYTES": "longest request line or header field",

@@ -56,9 +56,9 @@ class GatewayConfig:
     audit: bool = True  # one record per request through the sidecar
     audit_chain: str = "gateway"
     quota_database_url: str | None = None  # PostgreSQL shared by every replica; None: in memory
-    trusted_proxies: TrustedProxies = field(
-        default_factory=TrustedProxies
-    )  # peers whose Forwarded / X-Forwarded-For is believed
+    # peers whose Forwarded / X-Forwarded-For is believed
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    mode: str = "proxy"  # proxy: decide and forward; authz: only nginx auth_request decisions
 
 
 def load_routes(path: Path) -> tuple[Route, ...]:
@@ -153,7 +153,13 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     env = Env(environ)
     addr = env.text("CORESDK_GATEWAY_ADDR", "127.0.0.1:8000") or "127.0.0.1:8000"
     split_host_port(addr, "CORESDK_GATEWAY_ADDR")
-    upstream = validate_fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
+    mode = env.choice("CORESDK_GATEWAY_MODE", "proxy", ("proxy", "authz"))
+    # nginx does the proxying in authz mode: the gateway only answers its auth_request subrequests
+    upstream = (
+        validate_fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
+        if mode == "proxy"
+        else validate_fetch_url(env.raw("CORESDK_UPSTREAM_URL") or "http://127.0.0.1:1", "CORESDK_UPSTREAM_URL")
+    )
     cp = env.raw("CORESDK_CP_URL")
     chain = env.text("CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{socket.gethostname()}") or "gateway"
     if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", chain):
@@ -176,4 +182,5 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
         audit_chain=chain,
         quota_database_url=_quota_dsn(env),
         trusted_proxies=parse_trusted_proxies(env.raw("CORESDK_TRUSTED_PROXIES")),
+        mode=mode,
     )

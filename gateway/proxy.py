@@ -1,0 +1,82 @@
+"""Forwarding an allowed request: exactly the matched target, the gateway's headers, a bounded body, and an audit
+record written once the upstream's status is known and before its body is relayed (an unauditable answer is 503).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from coresdk.proxies import TrustedProxies
+from gateway.audit import RequestRecord
+from gateway.body import BodyTooLarge, bounded_body
+from gateway.headers import HOP_BY_HOP, upstream_headers
+from gateway.paths import Target
+from gateway.refusals import Refusal, unavailable
+
+log = logging.getLogger("coresdk.gateway")
+HSTS = "max-age=63072000; includeSubDomains"
+Audit = Callable[[RequestRecord, int], Awaitable[bool]]
+
+
+class Proxy:
+    def __init__(self, session: aiohttp.ClientSession, max_body: int, trusted: TrustedProxies, audit: Audit) -> None:
+        self._session = session
+        self._max_body = max_body
+        self._trusted = trusted
+        self._audit = audit
+
+    async def forward(
+        self,
+        request: web.Request,
+        base: str,
+        target: Target,
+        identity: Mapping[str, str],
+        record: RequestRecord,
+        keep_authorization: bool = False,
+    ) -> web.StreamResponse:
+        """keep_authorization only for the control plane (client authentication); the application never gets it."""
+        try:
+            body = await bounded_body(request, self._max_body)
+        except BodyTooLarge as err:
+            raise Refusal(413, "request_too_large", err.message, err.reason) from None
+        sent_proto = request.headers.get("X-Forwarded-Proto", "")
+        trusted = self._trusted.trusts(request.remote or "")
+        headers = upstream_headers(
+            request.headers,
+            identity,
+            client=record.ip,
+            proto=sent_proto if trusted and sent_proto in ("http", "https") else request.scheme,
+            host=request.headers.get("Host", ""),
+            keep_authorization=keep_authorization,
+        )
+        # encoded=True: no re-normalisation (dot removal, re-quoting): the bytes matched are the bytes sent
+        url = URL(base + target.raw, encoded=True)
+        relayed = False
+        try:
+            async with self._session.request(
+                request.method, url, headers=headers, data=body, allow_redirects=False
+            ) as upstream:
+                if not await self._audit(record, upstream.status):
+                    raise unavailable("the audit trail", "AUDIT_UNAVAILABLE")
+                relayed = True
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                for k, v in upstream.headers.items():
+                    if k.lower() not in HOP_BY_HOP:
+                        response.headers.add(k, v)
+                response.headers["Strict-Transport-Security"] = HSTS
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_chunked(65536):
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("upstream unavailable: %s", type(exc).__name__)
+            if relayed:  # the status is already audited and on its way; the connection is cut
+                raise
+            record.outcome = "error"
+            raise Refusal(502, "bad_gateway", "the upstream did not answer", "UPSTREAM_UNAVAILABLE") from None
