@@ -35,6 +35,14 @@ IIN_RANGES: tuple[IinRange, ...] = (
     _r("Diners Club", "36", "36", 14, *_16_19),
     _r("Diners Club", "38", "39", 14, *_16_19),
     _r("JCB", "3528", "3589", *_16_19),
+    _r("JCB", "3088", "3094", *_16_19),  # JCB's original ranges, still in use
+    _r("JCB", "3096", "3102", *_16_19),
+    _r("JCB", "3112", "3120", *_16_19),
+    _r("JCB", "3158", "3159", *_16_19),
+    _r("JCB", "3337", "3349", *_16_19),
+    # The rest of the 35 block: unassigned by JCB's published table, but used as JCB by issuers' test data and
+    # generators; masking fails closed, so a Luhn-valid 16-19 digit 35 number is masked.
+    _r("JCB", "35", "35", *_16_19),
     _r("JCB", "1800", "1800", 15),  # legacy 15-digit JCB
     _r("JCB", "2131", "2131", 15),
     _r("UnionPay", "62", "62", *_16_19),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -156,46 +157,52 @@ def _pattern_findings(text: str) -> Iterator[Finding]:
                 yield Finding(detector.entity_type, start, end, detector.confidence)
 
 
+_VERSION_BEFORE = re.compile(r"(?:^|[^a-z])(?:v|ver|version|build|release|firmware|fw|kernel)[ :=]{0,2}$", re.I)
+
+
 def _looks_like_version(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - 8) : start].lower()
+    """A dotted quad that is a version: after `v`, `version`, `build`... as a word of its own (so "server 10.0.0.1"
+    is still an address), or with a fifth component."""
     after = text[end : end + 2]
-    return before.endswith(("v", "version ", "ver ", "version: ")) or (
+    return bool(_VERSION_BEFORE.search(text[max(0, start - 12) : start])) or (
         len(after) == 2 and after[0] == "." and after[1].isdigit()
     )
 
 
 _DIGIT_RUN = re2.compile(r"\b\d+(?:[ -]\d+)*\b")
+_DIGITS_ONLY = re2.compile(r"\d+")
+
+
+def _card_layout(groups: Sequence[int]) -> bool:
+    """How the networks print numbers: one block, groups of four (the last may be shorter), or 4-6-5 / 4-6-4
+    (American Express, Diners Club). "650-1294302-3075617" is an order number, whatever its check digit says."""
+    return (
+        len(groups) == 1
+        or (all(n == 4 for n in groups[:-1]) and 1 <= groups[-1] <= 4)
+        or tuple(groups) in ((4, 6, 5), (4, 6, 4))
+    )
 
 
 def _card_findings(text: str, confidence: float) -> Iterator[Finding]:
-    """A card inside a run of digit groups: the whole run, else its longest valid prefix or suffix that ends on a
-    group boundary ("4111 1111 1111 1111 2025" holds a card followed by a year)."""
+    """A card inside a run of digit groups: the whole run, else its longest valid prefix or suffix of whole groups
+    ("4111 1111 1111 1111 2025" holds a card followed by a year)."""
     for run in _DIGIT_RUN.finditer(text):
         start, end = run.span()
-        if end - start < 12:
+        if end - start < 12 or (start > 0 and text[start - 1] == "+"):  # "+61 1300 ..." is a phone number
             continue
-        # group boundaries: (offset of a group's start, digits before it)
-        starts, ends, digits = [start], [], 0
-        counts_at_start, counts_at_end = [0], []
-        for i in range(start, end):
-            if text[i].isdigit():
-                digits += 1
-            elif text[i - 1].isdigit():
-                ends.append(i)
-                counts_at_end.append(digits)
-                starts.append(i + 1)
-                counts_at_start.append(digits)
-        ends.append(end)
-        counts_at_end.append(digits)
-        if digits < 12:
+        # on the run itself: the RE2 wrapper converts a `pos` into bytes from the start of the text each call
+        groups = [(start + m.start(), start + m.end()) for m in _DIGITS_ONLY.finditer(text[start:end])]
+        sizes = [b - a for a, b in groups]
+        if sum(sizes) < 12:
             continue
-        spans = [(start, end)]
-        spans += [(start, e) for e, n in sorted(zip(ends, counts_at_end, strict=True), reverse=True) if n <= 19]
-        spans += [(s, end) for s, n in zip(starts, counts_at_start, strict=True) if digits - n <= 19]
-        for a, b in spans:
-            if valid_card(text[a:b]):
-                yield Finding("CREDIT_CARD", a, b, confidence)
-                break
+        last = len(groups) - 1
+        choices = [(0, last)] + [(0, j) for j in range(last - 1, -1, -1)] + [(i, last) for i in range(1, last + 1)]
+        for i, j in choices:
+            if 12 <= sum(sizes[i : j + 1]) <= 19 and _card_layout(sizes[i : j + 1]):
+                a, b = groups[i][0], groups[j][1]
+                if valid_card(text[a:b]):
+                    yield Finding("CREDIT_CARD", a, b, confidence)
+                    break
 
 
 def _phone_findings(text: str, regions: Sequence[str]) -> Iterator[Finding]:

@@ -20,7 +20,11 @@ from functools import cache
 
 import phonenumbers
 import re2
-from phonenumbers import Leniency, PhoneMetadata, PhoneNumberMatcher
+from phonenumbers import Leniency, PhoneMetadata, PhoneNumberMatcher, re_util
+
+# Keep libphonenumber's compiled metadata patterns: numbers from many regions otherwise push them out of the `re`
+# module's 512-entry cache and every few numbers pay for recompiling (bounded by the metadata's size).
+re_util.enable_pattern_cache()
 
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
     "US", "GB", "DE", "FR", "IN", "AU", "CA", "IT", "ES", "NL", "BR", "CH", "AT", "BE", "SE",
@@ -29,11 +33,11 @@ DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
 VALID_CONFIDENCE = 0.85
 POSSIBLE_CONFIDENCE = 0.6
 
-# Pre-scan: at least 7 digits (4 after a "+") joined by at most one separator (and brackets), then an optional
+# Pre-scan: at least 5 digits joined by at most one separator (and brackets), then an optional
 # extension; group 1 is the number without it. Newlines do not join: a house number on one line and a postcode on
 # the next are two runs.
 _JOIN = r"(?:[ .\-/]?[()]?[ .\-/]?\d)"
-CANDIDATE = re2.compile(rf"(\(?\+\d{_JOIN}{{3,24}}|\(?\d{_JOIN}{{6,24}})(?:[ ]?(?:x|ext\.?|extension)[ ]?\d{{1,6}})?")
+CANDIDATE = re2.compile(rf"(\(?\+\d{_JOIN}{{3,24}}|\(?\d{_JOIN}{{4,24}})(?:[ ]?(?:x|ext\.?|extension)[ ]?\d{{1,6}})?")
 # Phone layouts that street numbers, postcodes and identifiers do not have.
 _FORMATTED = re2.compile(
     r"(?:(?:\+?1|001)[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}"  # NANP
@@ -46,14 +50,14 @@ _DOTTED_QUAD = re2.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _POSTCODE = re2.compile(r"\d{4}-\d{3}|\d{5}-\d{3}|\d{5}-\d{4}|\d{3}-\d{4}")
 
 _PHONE_BEFORE = re.compile(
-    r"(?:phone|tel|telephone|telefon|téléphone|mobile|mobil|mob|cell|cellphone|fax|call|calling|contact|reach|"
-    r"dial|sms|text|whatsapp|ph|ring|hotline|landline)\W{0,4}(?:\w+\W{1,3}){0,2}$",
+    r"\b(?:phone|tel|telephone|telefon|téléphone|mobile|mobil|mob|cell|cellphone|fax|call|calling|contact|reach|"
+    r"dial|dialled|dialed|ring|ringing|answer|answering|voicemail|sms|text|whatsapp|ph|hotline|landline)\W{0,4}(?:\w+\W{1,3}){0,2}$",
     re.IGNORECASE,
 )
 _PHONE_AFTER = re.compile(r"^\W{0,3}(?:office|fax|mobile|home|work|cell|phone|tel)\b", re.IGNORECASE)
 # Identifier or address words just before the number, and street words just after it.
 _NOT_PHONE_BEFORE = re.compile(
-    r"(?:order|invoice|inv|ref|reference|id|account|acct|ticket|case|tracking|serial|sku|transaction|txn|receipt|"
+    r"\b(?:order|invoice|inv|ref|reference|id|account|acct|ticket|case|tracking|serial|sku|transaction|txn|receipt|"
     r"confirmation|booking|zip|postcode|postal|plz|cep|apt|apartment|appartamento|suite|ste|unit|flat|building|"
     r"bldg|room|floor|lot|box|version|build|release|isbn|iban|bic|swift|amount|total|price|eur|usd|gbp|license|licence|"
     r"passport|ssn|dl|tax|vat|ein|tin|nhs|nin|pin|code|otp)"
@@ -66,8 +70,18 @@ _STREET_AFTER = re.compile(
     r"weg|gasse|platz|allee|vej|gade|väg|vägen|gatan|laan|straat|plein|apt|suite|unit)\b",
     re.IGNORECASE,
 )
+# Counts and measures: "322 334 676 rows".
+_UNIT_AFTER = re.compile(
+    r"^\s?(?:rows|records|items|users|bytes|[kmgt]i?b|ms|µs|ns|s|sec|seconds|minutes|times|units|pcs|km|kg|m|views|"
+    r"requests|events|entries|lines|files|messages|points|votes|tokens|steps|%)\b",
+    re.IGNORECASE,
+)
+# House number (maybe "34/64") and postcode before a capitalised place name: "Schulzring 166 87033 Burglengenfeld",
+# "Av Caetana Azevedo, 72 6235-123 Agualva", "Skolevej 370 3911 Vig".
+_HOUSE_AND_POSTCODE = re2.compile(r"\d{1,4}(?:[/-]\d{1,4})?[ ]\d{2,5}(?:-\d{3,4})?")
+_ISBN = re2.compile(r"97[89][- ]\d{1,5}[- ]\d{1,7}[- ]\d{1,7}[- ][0-9X]|97[89]\d{10}")
 _PHONE_BEFORE_STRONG = re.compile(
-    r"(?:phone|tel|telephone|mobile|cell|fax|call|whatsapp)\W{0,4}$",
+    r"\b(?:phone|tel|telephone|mobile|cell|fax|call|whatsapp)\W{0,4}$",
     re.IGNORECASE,
 )
 
@@ -160,6 +174,22 @@ def _glued(text: str, start: int, end: int) -> bool:
     )
 
 
+def _not_a_phone(text: str, start: int, end: int, main: str, digits: str, before: str) -> bool:
+    """Context and layout that make digits an identifier, an address, a count or a time rather than a phone."""
+    after = text[end : end + 24]
+    if _NOT_PHONE_BEFORE.search(before) or _STREET_AFTER.match(after) or _UNIT_AFTER.match(after):
+        return True
+    if _POSTCODE.fullmatch(main) or _ISBN.fullmatch(main):
+        return True
+    if main.isdigit() and (
+        (len(main) == 10 and 1_000_000_000 <= int(main) < 2_200_000_000)
+        or (len(main) == 13 and 1_000_000_000_000 <= int(main) < 2_200_000_000_000)
+    ):
+        return True  # Unix time in seconds or milliseconds (2001 to 2039)
+    place = after.lstrip(", \n")[:1]
+    return bool(place.isupper() and after[:1] in ", \n" and _HOUSE_AND_POSTCODE.fullmatch(main))
+
+
 def find_phones(text: str, regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> Iterator[PhoneFinding]:
     """Phone numbers in the text, each found and validated by the matcher for a configured default region (or as an
     international number), or accepted as a possible number with phone formatting or phone context."""
@@ -173,15 +203,13 @@ def find_phones(text: str, regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> It
         main = text[start:main_end]
         digits = "".join(filter(str.isdigit, main))
         international = main.startswith(("+", "(+")) or digits.startswith("00")
-        if not (5 if international else 7) <= len(digits) <= 17:
-            continue
-        if _DATE.match(main) or _DOTTED_QUAD.fullmatch(main):
+        if not 5 <= len(digits) <= 17:
             continue
         before = text[max(0, start - 32) : start]
         strong = _PHONE_BEFORE_STRONG.search(before) is not None
-        if not strong and (
-            _NOT_PHONE_BEFORE.search(before) or _STREET_AFTER.match(text[end : end + 16]) or _POSTCODE.fullmatch(main)
-        ):
+        if (len(digits) < 7 and not (international or strong)) or _DATE.match(main) or _DOTTED_QUAD.fullmatch(main):
+            continue  # short national numbers ("14 020") only after "call", "tel" and the like
+        if not strong and _not_a_phone(text, start, end, main, digits, before):
             continue
         if international:
             tries, possible = (regions[:1] if "+" in main[:2] else regions), True
@@ -190,14 +218,13 @@ def find_phones(text: str, regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> It
         span = _matcher_span(text, start, end, tries)
         if span is not None:
             yield PhoneFinding(span[0], span[1], VALID_CONFIDENCE)
-        elif (
-            possible
-            and (
-                strong
-                or _FORMATTED.fullmatch(main)
-                or _PHONE_BEFORE.search(before)
-                or _PHONE_AFTER.match(text[end : end + 12])
-            )
-            and (not international or _possible_international(digits))
+        elif international:
+            if _possible_international(digits):  # a "+" and a possible length: written as a phone number
+                yield PhoneFinding(start, end, POSSIBLE_CONFIDENCE)
+        elif possible and (
+            strong
+            or _FORMATTED.fullmatch(main)
+            or _PHONE_BEFORE.search(before)
+            or _PHONE_AFTER.match(text[end : end + 12])
         ):
             yield PhoneFinding(start, end, POSSIBLE_CONFIDENCE)
