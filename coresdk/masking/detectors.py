@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import phonenumbers
 import re2
 
-PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "AU", "CA", "IT", "ES", "NL", "BR", "CH", "AT", "BE", "SE")
+from coresdk.masking.cards import luhn_ok, valid_card
+from coresdk.masking.iban_registry import IBAN_LENGTHS, candidate_pattern, valid_iban
+from coresdk.masking.phones import DEFAULT_PHONE_REGIONS, find_phones
+
+__all__ = ["DEFAULT_PHONE_REGIONS", "IBAN_LENGTHS", "Finding", "detect", "luhn_ok", "valid_card", "valid_iban"]
+PHONE_REGIONS = DEFAULT_PHONE_REGIONS
 
 
 @dataclass(frozen=True)
@@ -22,131 +27,12 @@ class Finding:
     confidence: float
 
 
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _issuer_ok(d: str) -> bool:
-    n2, n3, n4, n6 = int(d[:2]), int(d[:3]), int(d[:4]), int(d[:6])
-    length = len(d)
-    return (
-        (d[0] == "4" and length in (13, 16, 19))  # Visa
-        or ((51 <= n2 <= 55 or 2221 <= n4 <= 2720) and length == 16)  # Mastercard
-        or (n2 in (34, 37) and length == 15)  # American Express
-        or ((n4 == 6011 or n2 == 65 or 644 <= n3 <= 649 or 622126 <= n6 <= 622925) and 16 <= length <= 19)  # Discover
-        or ((300 <= n3 <= 305 or n2 in (36, 38, 39)) and 14 <= length <= 19)  # Diners Club
-        or (3528 <= n4 <= 3589 and 16 <= length <= 19)  # JCB
-        or (n2 == 62 and 16 <= length <= 19)  # UnionPay
-        or ((n2 == 50 or 56 <= n2 <= 69) and 12 <= length <= 19)  # Maestro
-    )
-
-
-def valid_card(text: str) -> bool:
-    digits = "".join(ch for ch in text if ch.isdigit())
-    return 12 <= len(digits) <= 19 and _issuer_ok(digits) and luhn_ok(digits)
-
-
 def valid_ssn(text: str) -> bool:
     digits = "".join(ch for ch in text if ch.isdigit())
     if len(digits) != 9 or len(set(digits)) == 1:
         return False
     area, group, serial = int(digits[:3]), int(digits[3:5]), int(digits[5:])
     return area not in (0, 666) and area < 900 and group != 0 and serial != 0
-
-
-IBAN_LENGTHS = {
-    "AD": 24,
-    "AE": 23,
-    "AL": 28,
-    "AT": 20,
-    "AZ": 28,
-    "BA": 20,
-    "BE": 16,
-    "BG": 22,
-    "BH": 22,
-    "BR": 29,
-    "BY": 28,
-    "CH": 21,
-    "CR": 22,
-    "CY": 28,
-    "CZ": 24,
-    "DE": 22,
-    "DK": 18,
-    "DO": 28,
-    "EE": 20,
-    "EG": 29,
-    "ES": 24,
-    "FI": 18,
-    "FO": 18,
-    "FR": 27,
-    "GB": 22,
-    "GE": 22,
-    "GI": 23,
-    "GL": 18,
-    "GR": 27,
-    "GT": 28,
-    "HR": 21,
-    "HU": 28,
-    "IE": 22,
-    "IL": 23,
-    "IQ": 23,
-    "IS": 26,
-    "IT": 27,
-    "JO": 30,
-    "KW": 30,
-    "KZ": 20,
-    "LB": 28,
-    "LC": 32,
-    "LI": 21,
-    "LT": 20,
-    "LU": 20,
-    "LV": 21,
-    "MC": 27,
-    "MD": 24,
-    "ME": 22,
-    "MK": 19,
-    "MR": 27,
-    "MT": 31,
-    "MU": 30,
-    "NL": 18,
-    "NO": 15,
-    "PK": 24,
-    "PL": 28,
-    "PS": 29,
-    "PT": 25,
-    "QA": 29,
-    "RO": 24,
-    "RS": 22,
-    "SA": 24,
-    "SC": 31,
-    "SE": 24,
-    "SI": 19,
-    "SK": 24,
-    "SM": 27,
-    "ST": 25,
-    "SV": 28,
-    "TL": 23,
-    "TN": 24,
-    "TR": 26,
-    "UA": 29,
-    "VA": 22,
-    "VG": 24,
-    "XK": 20,
-}
-
-
-def valid_iban(text: str) -> bool:
-    iban = text.replace(" ", "").upper()
-    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
-        return False
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
 def entropy(value: str) -> float:
@@ -210,8 +96,9 @@ DETECTORS: tuple[PatternDetector, ...] = (
     PatternDetector(
         "EMAIL_ADDRESS", r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b", 0.95, hints=("@",)
     ),
-    PatternDetector("IBAN_CODE", r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", 0.95, valid_iban, hints=_DIGITS),
-    PatternDetector("CREDIT_CARD", r"\b\d(?:[ -]?\d){11,18}\b", 0.9, valid_card, hints=_DIGITS),
+    PatternDetector("IBAN_CODE", candidate_pattern(), 0.95, valid_iban, hints=_DIGITS),
+    # Cards are taken from runs of digit groups (see _card_findings); this pattern only says a run is long enough.
+    PatternDetector("CREDIT_CARD", r"\d(?:[ -]?\d){11}", 0.9, valid_card, hints=_DIGITS),
     PatternDetector("US_SSN", r"\b\d{3}[- ]\d{2}[- ]\d{4}\b", 0.85, valid_ssn, hints=_DIGITS),
     PatternDetector("IP_ADDRESS", r"\b(?:\d{1,3}\.){3}\d{1,3}\b", 0.9, _ip_ok, hints=(".",)),
     PatternDetector(
@@ -258,6 +145,9 @@ def _pattern_findings(text: str) -> Iterator[Finding]:
             haystack = lowered if detector.hint_lower else text
             if not any(h in haystack for h in detector.hints):
                 continue
+        if detector.entity_type == "CREDIT_CARD":
+            yield from _card_findings(text, detector.confidence)
+            continue
         for match in regex.finditer(text):
             start, end = match.span(detector.group)
             value = text[start:end]
@@ -267,55 +157,63 @@ def _pattern_findings(text: str) -> Iterator[Finding]:
                 yield Finding(detector.entity_type, start, end, detector.confidence)
 
 
+_VERSION_BEFORE = re.compile(r"(?:^|[^a-z])(?:v|ver|version|build|release|firmware|fw|kernel)[ :=]{0,2}$", re.I)
+
+
 def _looks_like_version(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - 8) : start].lower()
+    """A dotted quad that is a version: after `v`, `version`, `build`... as a word of its own (so "server 10.0.0.1"
+    is still an address), or with a fifth component."""
     after = text[end : end + 2]
-    return before.endswith(("v", "version ", "ver ", "version: ")) or (
+    return bool(_VERSION_BEFORE.search(text[max(0, start - 12) : start])) or (
         len(after) == 2 and after[0] == "." and after[1].isdigit()
     )
 
 
-_PHONE_SHAPE = re2.compile(
-    r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,8}){1,4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?"
-)
-_DATE_SHAPE = re2.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}|\d{1,2}:\d{2}")
-_IPV4_SHAPE = re2.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_DIGIT_RUN = re2.compile(r"\b\d+(?:[ -]\d+)*\b")
+_DIGITS_ONLY = re2.compile(r"\d+")
 
 
-def _phone_confidence(candidate: str) -> float:
-    """0 unless phonenumbers accepts it: valid in a region (0.85), or possible and phone-formatted (0.6)."""
-    main = re2.split(r"\s?(?:x|ext\.?)\s?", candidate)[0]
-    digits = sum(ch.isdigit() for ch in main)
-    if not 7 <= digits <= 15 or _DATE_SHAPE.search(main) or _IPV4_SHAPE.fullmatch(main):
-        return 0.0
-    possible = False
-    for region in PHONE_REGIONS:
-        try:
-            number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
+def _card_layout(groups: Sequence[int]) -> bool:
+    """How the networks print numbers: one block, groups of four (the last may be shorter), or 4-6-5 / 4-6-4
+    (American Express, Diners Club). "650-1294302-3075617" is an order number, whatever its check digit says."""
+    return (
+        len(groups) == 1
+        or (all(n == 4 for n in groups[:-1]) and 1 <= groups[-1] <= 4)
+        or tuple(groups) in ((4, 6, 5), (4, 6, 4))
+    )
+
+
+def _card_findings(text: str, confidence: float) -> Iterator[Finding]:
+    """A card inside a run of digit groups: the whole run, else its longest valid prefix or suffix of whole groups
+    ("4111 1111 1111 1111 2025" holds a card followed by a year)."""
+    for run in _DIGIT_RUN.finditer(text):
+        start, end = run.span()
+        if end - start < 12 or (start > 0 and text[start - 1] == "+"):  # "+61 1300 ..." is a phone number
             continue
-        if phonenumbers.is_valid_number(number):
-            return 0.85
-        possible = possible or phonenumbers.is_possible_number(number)
-    return 0.6 if possible else 0.0
-
-
-def _phone_findings(text: str) -> Iterator[Finding]:
-    for match in _PHONE_SHAPE.finditer(text):
-        start, end = match.span()
-        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "+-"):
+        # on the run itself: the RE2 wrapper converts a `pos` into bytes from the start of the text each call
+        groups = [(start + m.start(), start + m.end()) for m in _DIGITS_ONLY.finditer(text[start:end])]
+        sizes = [b - a for a, b in groups]
+        if sum(sizes) < 12:
             continue
-        if end < len(text) and (text[end].isalnum() or text[end] == ":"):
-            continue
-        confidence = _phone_confidence(text[start:end])
-        if confidence:
-            yield Finding("PHONE_NUMBER", start, end, confidence)
+        last = len(groups) - 1
+        choices = [(0, last)] + [(0, j) for j in range(last - 1, -1, -1)] + [(i, last) for i in range(1, last + 1)]
+        for i, j in choices:
+            if 12 <= sum(sizes[i : j + 1]) <= 19 and _card_layout(sizes[i : j + 1]):
+                a, b = groups[i][0], groups[j][1]
+                if valid_card(text[a:b]):
+                    yield Finding("CREDIT_CARD", a, b, confidence)
+                    break
 
 
-def detect(text: str) -> list[Finding]:
+def _phone_findings(text: str, regions: Sequence[str]) -> Iterator[Finding]:
+    for f in find_phones(text, regions):
+        yield Finding("PHONE_NUMBER", f.start, f.end, f.confidence)
+
+
+def detect(text: str, phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS) -> list[Finding]:
     """All findings, overlaps resolved in favour of the higher confidence, then the longer span."""
     candidates = sorted(
-        [*_pattern_findings(text), *_phone_findings(text)],
+        [*_pattern_findings(text), *_phone_findings(text, phone_regions)],
         key=lambda f: (-f.confidence, -(f.end - f.start), f.start),
     )
     chosen: list[Finding] = []
