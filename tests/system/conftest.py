@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.controlplane import ADMIN_TOKEN, ControlPlaneProcess
 from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.nginx import NginxProcess
 from tests.support.openbao import OpenBao
 from tests.support.ports import free_port
 from tests.support.processes import SidecarProcess
@@ -82,3 +83,41 @@ def system(tmp_path_factory: pytest.TempPathFactory, bao: OpenBao) -> Iterator[S
         gateway.stop()
         sidecar.stop()
         cp.stop()
+
+
+@dataclass(frozen=True)
+class Front:
+    """The public face under attack: the CoreSDK gateway itself, or nginx asking the gateway's decision endpoint."""
+
+    name: str
+    port: int
+    url: str
+
+
+@pytest.fixture(scope="session")
+def nginx_front(system: System) -> Iterator[NginxProcess]:
+    authz = GatewayProcess(
+        system.upstream,
+        system.sidecar.addr,
+        cp_url=system.cp.url,
+        routes_file=ROUTES,
+        env={
+            "CORESDK_GATEWAY_MODE": "authz",
+            "CORESDK_GATEWAY_AUDIT_CHAIN": "system-nginx",
+            "CORESDK_TRUSTED_PROXIES": "127.0.0.1/32",
+        },
+    )
+    nginx = NginxProcess(authz.port, system.upstream.port, system.cp.port)
+    try:
+        yield nginx
+    finally:
+        nginx.stop()
+        authz.stop()
+
+
+@pytest.fixture(params=["gateway", "nginx"])
+def front(request: pytest.FixtureRequest, system: System) -> Front:
+    if request.param == "gateway":
+        return Front("gateway", system.gateway.port, system.gateway.url)
+    nginx: NginxProcess = request.getfixturevalue("nginx_front")
+    return Front("nginx", nginx.port, nginx.url)
