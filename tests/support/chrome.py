@@ -1,7 +1,7 @@
 """A real browser for tests: Debian's chromium driven by chromedriver through selenium, headless.
 
 Skipped with a visible reason where chromium or chromedriver is missing, except in CI (CI=true, or
-CORESDK_REQUIRE_BROWSER=1 as .ci/run sets after installing them), where a missing browser is a failure.
+CORESDK_TEST_REQUIRE_TOOLS=1 as .ci/run sets after installing them), where a missing browser is a failure.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ CHROMEDRIVER = os.environ.get("CORESDK_TEST_CHROMEDRIVER", "/usr/bin/chromedrive
 def require_browser() -> None:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.path.exists(p) or shutil.which(p))]
     if missing:
-        if os.environ.get("CI") == "true" or os.environ.get("CORESDK_REQUIRE_BROWSER") == "1":
+        if os.environ.get("CI") == "true" or os.environ.get("CORESDK_TEST_REQUIRE_TOOLS") == "1":
             pytest.fail(f"browser binaries missing in CI: {', '.join(missing)} (apt: chromium chromium-driver)")
         pytest.skip(f"no real browser here ({', '.join(missing)} missing; apt install chromium chromium-driver)")
 

@@ -26,7 +26,7 @@ NGINX = os.environ.get("CORESDK_TEST_NGINX") or shutil.which("nginx") or "/usr/s
 
 def require_nginx() -> None:
     if not os.path.exists(NGINX):
-        if os.environ.get("CI") == "true" or os.environ.get("CORESDK_REQUIRE_BROWSER") == "1":
+        if os.environ.get("CI") == "true" or os.environ.get("CORESDK_TEST_REQUIRE_TOOLS") == "1":
             pytest.fail(f"nginx missing in CI ({NGINX}; apt install nginx)")
         pytest.skip("no nginx here (apt install nginx)")
 
