@@ -4,7 +4,9 @@ A chain id is a name, not data: it becomes a line of a signed checkpoint note, a
 syslog structured-data value and a database key. Anything outside this grammar (a newline that would forge note
 lines, `/` or `..` that would leave the sink directory, 300 characters that no file system takes) is refused
 wherever a chain id enters: the sidecar's settings and RPCs, the control plane's ingest, the checkpoint signer and
-the offline verifier all call this module, so they cannot drift apart.
+the offline verifier all call this module, so they cannot drift apart. A chain-id prefix (a sidecar's binding)
+obeys the same grammar. Refusals are `InvalidChainId`, mapped at each edge (400 JSON, INVALID_ARGUMENT, a
+ConfigError naming the variable).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import re
 
 MAX_LENGTH = 128
 _GRAMMAR = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-DESCRIPTION = "1-128 characters of letters, digits, . _ : - (ASCII)"
+# "." and ".." fit the grammar but name directories wherever a chain id becomes a path component: never chain ids.
+_DOT_NAMES = frozenset({".", ".."})
+DESCRIPTION = "1-128 characters of letters, digits, . _ : - (ASCII), other than . and .."
 
 
 def problem(value: object) -> str:
@@ -32,7 +36,7 @@ class InvalidChainId(ValueError):
 
 def is_valid(value: object) -> bool:
     # fullmatch on str only: `$` semantics and bytes cannot sneak a trailing newline through
-    return isinstance(value, str) and _GRAMMAR.fullmatch(value) is not None
+    return isinstance(value, str) and _GRAMMAR.fullmatch(value) is not None and value not in _DOT_NAMES
 
 
 def check(value: object, what: str = "chain_id") -> str:
@@ -41,8 +45,3 @@ def check(value: object, what: str = "chain_id") -> str:
         raise InvalidChainId(value, what)
     assert isinstance(value, str)
     return value
-
-
-def check_prefix(value: object, what: str = "chain_prefix") -> str:
-    """A chain-id prefix obeys the same grammar (it is the start of a name, so never empty)."""
-    return check(value, what)
