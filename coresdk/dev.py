@@ -298,6 +298,20 @@ def _ensure_demo(data: Path, cp_url: str) -> dict[str, Any]:
     return demo
 
 
+def _chain_arrives(cp_url: str, admin_token: str, chain_id: str, timeout: float = 15.0) -> bool:
+    """Whether the control plane holds records of the chain (shipped by the sidecar) within the timeout."""
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built here
+        f"{cp_url}/api/v1/audit?chain_id={chain_id}&limit=1", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            if json.loads(resp.read())["records"]:
+                return True
+        time.sleep(0.2)
+    return False
+
+
 def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, str], gateway_addr: str) -> int:
     token = subprocess.run(
         [coresdk, "dev-token", "--data-dir", data_dir],
@@ -335,6 +349,9 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     print(f"gateway → app with identity from the token: {'ok' if gateway_ok else 'FAILED'} ({seen})")
     ok = ok and gateway_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
+    shipped = _chain_arrives(env["CORESDK_ISSUER"], admin_token, env["CORESDK_GATEWAY_AUDIT_CHAIN"])
+    print(f"gateway audit shipped with the sidecar's enrolled credential: {'ok' if shipped else 'FAILED'}")
+    ok = ok and shipped
     doctor = subprocess.run(
         [coresdk, "doctor", "--json", "--env-file", str(Path(data_dir) / "deployment.env"), "--scan", "config"],
         capture_output=True,
