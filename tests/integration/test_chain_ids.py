@@ -23,7 +23,7 @@ from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from tests.integration.test_audit_controlplane import ingest, make_chain
 from tests.support.controlplane import ControlPlaneProcess
 from tests.support.dbaccess import db_execute
-from tests.unit.test_chain_id import NAMED_HOSTILE, hostile_ids, valid_ids
+from tests.unit.chain_id_cases import NAMED_HOSTILE, hostile_ids, valid_ids
 
 HYPOTHESIS = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
