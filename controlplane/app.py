@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.admin import api as admin
+from controlplane.admin import sidecars
 from controlplane.audit import api as audit_api
 from controlplane.audit import retention
 from controlplane.audit.checkpoints import Checkpointer, checkpoint_key
@@ -121,6 +122,7 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/api/v1/audit/proof/consistency", audit_api.consistency_proof)
     r.add_get("/api/v1/audit/alerts", audit_api.alerts)
     r.add_post("/api/v1/audit/prune", audit_api.prune)
+    sidecars.add_routes(r)
     return app
 
 

@@ -22,7 +22,8 @@ def _http_json(command: str, request: urllib.request.Request, timeout: float) ->
 
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - the control plane's URL
-            body: dict[str, object] = json.loads(resp.read())
+            raw = resp.read()
+            body: dict[str, object] = json.loads(raw) if raw else {}  # 204: nothing to say
             return body
     except urllib.error.HTTPError as err:
         print(f"coresdk {command}: {err.code} {err.read().decode(errors='replace')}", file=sys.stderr)
@@ -118,6 +119,37 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sidecar_admin(args: argparse.Namespace) -> int:
+    """`coresdk sidecar enrol|list|revoke`: sidecar credentials through the control plane's admin API."""
+    import json
+
+    token = os.environ.get("CPOD_ADMIN_TOKEN", "")
+    if not token and args.admin_token_file:
+        token = Path(args.admin_token_file).read_text().strip()
+    if not token:
+        print(f"coresdk sidecar {args.sidecar_command}: set CPOD_ADMIN_TOKEN or --admin-token-file", file=sys.stderr)
+        return 2
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    base = args.cp_url.rstrip("/") + "/api/v1/sidecars"
+    if args.sidecar_command == "enrol":
+        if not args.chain and not args.prefix:
+            print("coresdk sidecar enrol: give at least one --chain or --prefix", file=sys.stderr)
+            return 2
+        body = json.dumps({"name": args.name, "chains": args.chain, "prefixes": args.prefix}).encode()
+        request = urllib.request.Request(base, data=body, method="POST", headers=headers)  # noqa: S310
+    elif args.sidecar_command == "revoke":
+        request = urllib.request.Request(f"{base}/{args.id}", method="DELETE", headers=headers)  # noqa: S310
+    else:
+        request = urllib.request.Request(base, headers=headers)  # noqa: S310 - operator-supplied control plane URL
+    result = _http_json(f"sidecar {args.sidecar_command}", request, 30)
+    if result is None:
+        return 1
+    print(json.dumps(result, indent=2) if result else f"sidecar {args.id} revoked")
+    if "credential" in result:
+        print("the credential is shown only now: give it to the sidecar as CORESDK_CP_TOKEN", file=sys.stderr)
+    return 0
+
+
 def _audit(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -168,7 +200,18 @@ def _secret(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coresdk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("sidecar", help="run the sidecar (gRPC on loopback; configured by CORESDK_* variables)")
+    side = sub.add_parser("sidecar", help="run the sidecar (gRPC on loopback; configured by CORESDK_* variables)")
+    side_sub = side.add_subparsers(dest="sidecar_command")  # no subcommand: run the sidecar
+    enrol = side_sub.add_parser("enrol", help="enrol a sidecar: its own credential, bound to the chains it writes")
+    enrol.add_argument("--name", required=True, help="what the sidecar is (shown in listings and audit events)")
+    enrol.add_argument("--chain", action="append", default=[], help="a chain id it may write (repeatable)")
+    enrol.add_argument("--prefix", action="append", default=[], help="a chain-id prefix it may write (repeatable)")
+    side_sub.add_parser("list", help="list enrolled sidecars")
+    revoke = side_sub.add_parser("revoke", help="revoke one sidecar's credential")
+    revoke.add_argument("id", help="the sidecar id (sc_...)")
+    for admin_cmd in (enrol, side_sub.choices["list"], revoke):
+        admin_cmd.add_argument("--cp-url", default=os.environ.get("CORESDK_CP_URL", "http://127.0.0.1:8080"))
+        admin_cmd.add_argument("--admin-token-file", default="", help="file holding the admin token")
     sub.add_parser("controlplane", help="run the control plane (configured by CORESDK_* variables)")
     sub.add_parser("gateway", help="run the gateway (configured by CORESDK_* variables)")
     dev = sub.add_parser("dev", help="run the whole system locally on embedded defaults (development mode)")
@@ -244,7 +287,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sidecar":
-        return _run_service("sidecar.server")
+        return _sidecar_admin(args) if args.sidecar_command else _run_service("sidecar.server")
     if args.command == "controlplane":
         return _run_service("controlplane.app")
     if args.command == "gateway":

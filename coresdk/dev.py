@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from coresdk.audit import chain_id as chain_ids
 from coresdk.config.env import split_host_port
 
 
@@ -71,7 +73,11 @@ def write_deployment_env(data: Path, env: dict[str, str], gateway_addr: str) -> 
         for k, v in sorted(env.items())
         if k.startswith(("CORESDK_", "VAULT_")) and k not in _SECRET_VALUES and "\n" not in v
     ]
-    lines += [f"CPOD_ADMIN_TOKEN_FILE={data / 'admin-token'}", f"CORESDK_GATEWAY_URL=http://{gateway_addr}"]
+    lines += [
+        f"CPOD_ADMIN_TOKEN_FILE={data / 'admin-token'}",
+        f"CORESDK_CP_TOKEN_FILE={data / 'sidecar-credential'}",
+        f"CORESDK_GATEWAY_URL=http://{gateway_addr}",
+    ]
     path = data / "deployment.env"
     path.write_text("# written by coresdk dev for `coresdk doctor --env-file`\n" + "\n".join(lines) + "\n")
     return path
@@ -107,11 +113,14 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         "CORESDK_EXPECTED_ISSUER": public_url,
         "CORESDK_EXPECTED_AUDIENCE": "coresdk",
     }
-    # the sidecar polls the control plane's revocation feed with the generated sidecar credential
-    from coresdk.config.controlplane import dev_secret_file
-
+    # the sidecar polls the revocation feed and ships audit with its own credential, enrolled once the control
+    # plane is up (the shared development token stays unused, as in production)
     env["CORESDK_CP_URL"] = cp_url
-    env["CORESDK_CP_TOKEN"] = dev_secret_file(data / "sidecar-token")
+    host = socket.gethostname()
+    env.setdefault("CORESDK_AUDIT_CHAIN", f"sidecar-{host}" if chain_ids.is_valid(f"sidecar-{host}") else "sidecar")
+    env.setdefault(
+        "CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{host}" if chain_ids.is_valid(f"gateway-{host}") else "gateway"
+    )
     upstream_addr = os.environ.get("CORESDK_DEMO_UPSTREAM_ADDR", "127.0.0.1:9000")
     env.update(
         {
@@ -160,6 +169,8 @@ def run_dev(data_dir: str, check: bool = False) -> int:
                 tail = (logs / f"{module}.log").read_text(errors="replace").splitlines()[-15:]
                 raise DevError(f"{name}: {exc}\n    " + "\n    ".join(tail)) from None
             print(f" ready in {time.monotonic() - started:.1f}s")
+            if module == "controlplane":
+                env["CORESDK_CP_TOKEN"] = enrol_dev_sidecar(data, cp_url, env)
         demo = _ensure_demo(data, cp_url)
         deployment_env = write_deployment_env(data, env, gateway_addr)
         coresdk = f"{Path(sys.executable).parent}/coresdk"
@@ -220,6 +231,39 @@ def _admin_call(cp_url: str, admin_token: str, path: str, body: dict[str, Any]) 
     return result
 
 
+DEV_SIDECAR = "coresdk-dev-sidecar"
+
+
+def enrol_dev_sidecar(data: Path, cp_url: str, env: dict[str, str]) -> str:
+    """A fresh credential for the development sidecar, bound to its chain and the gateway's (which it writes for
+    the gateway); the previous one is revoked first, so the bindings never overlap. Kept in the data directory (0600)
+    for `coresdk doctor` (CORESDK_CP_TOKEN_FILE)."""
+    admin_token = (data / "admin-token").read_text().strip()
+    listing = urllib.request.Request(  # noqa: S310 - loopback URL built here
+        f"{cp_url}/api/v1/sidecars", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    with urllib.request.urlopen(listing, timeout=10) as resp:  # noqa: S310
+        enrolled = json.loads(resp.read())["sidecars"]
+    for old in enrolled:
+        if old["name"] == DEV_SIDECAR and old["revoked_at"] is None:
+            revoke = urllib.request.Request(  # noqa: S310 - loopback URL built here
+                f"{cp_url}/api/v1/sidecars/{old['id']}",
+                method="DELETE",
+                headers={"Authorization": f"Bearer {admin_token}"},
+            )
+            urllib.request.urlopen(revoke, timeout=10).close()  # noqa: S310
+    chains = sorted({env["CORESDK_AUDIT_CHAIN"], env["CORESDK_GATEWAY_AUDIT_CHAIN"]})
+    credential = str(
+        _admin_call(cp_url, admin_token, "/api/v1/sidecars", {"name": DEV_SIDECAR, "chains": chains})["credential"]
+    )
+    path = data / "sidecar-credential"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(credential)
+    return credential
+
+
 def _ensure_demo(data: Path, cp_url: str) -> dict[str, Any]:
     """First start: a demo confidential app and a demo user, credentials kept in the data directory (0600)."""
     path = data / "demo-client.json"
@@ -261,6 +305,20 @@ def _ensure_demo(data: Path, cp_url: str) -> dict[str, Any]:
     return demo
 
 
+def _chain_arrives(cp_url: str, admin_token: str, chain_id: str, timeout: float = 15.0) -> bool:
+    """Whether the control plane holds records of the chain (shipped by the sidecar) within the timeout."""
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built here
+        f"{cp_url}/api/v1/audit?chain_id={chain_id}&limit=1", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            if json.loads(resp.read())["records"]:
+                return True
+        time.sleep(0.2)
+    return False
+
+
 def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, str], gateway_addr: str) -> int:
     token = subprocess.run(
         [coresdk, "dev-token", "--data-dir", data_dir],
@@ -298,6 +356,9 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     print(f"gateway → app with identity from the token: {'ok' if gateway_ok else 'FAILED'} ({seen})")
     ok = ok and gateway_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
+    shipped = _chain_arrives(env["CORESDK_ISSUER"], admin_token, env["CORESDK_GATEWAY_AUDIT_CHAIN"])
+    print(f"gateway audit shipped with the sidecar's enrolled credential: {'ok' if shipped else 'FAILED'}")
+    ok = ok and shipped
     doctor = subprocess.run(
         [coresdk, "doctor", "--json", "--env-file", str(Path(data_dir) / "deployment.env"), "--scan", "config"],
         capture_output=True,

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from controlplane.admin.sidecar_auth import require_sidecar_or_admin
 from controlplane.http import json_object, query_params
 from controlplane.oauth.apps import check_app_consistency, validate_app_fields
 from controlplane.oauth.authorize import hash_password
@@ -287,7 +288,7 @@ async def list_keys(request: web.Request) -> web.Response:
 async def revocations(request: web.Request) -> web.Response:
     """The access-token revocation feed polled by sidecars (sidecar credential or admin token)."""
     ctx: Context = request.app["ctx"]
-    require_admin(request, also=ctx.config.sidecar_token)
+    await require_sidecar_or_admin(request)
     params = query_params(request, oauth=False)
     since_text = params.get("since", "0")
     if not since_text.isdigit():

@@ -9,10 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.admin.api import require_admin
+from controlplane.admin.sidecar_auth import authenticate_sidecar
 from controlplane.audit import retention
 from controlplane.http import json_object, read_body
 from controlplane.oauth.context import Context
 from controlplane.oauth.errors import ApiError
+from coresdk.audit import chain_id as chain_ids
 from coresdk.audit import merkle
 
 MAX_INGEST = 1000
@@ -20,8 +22,10 @@ _FILTERS = {"chain_id", "actor", "action", "resource", "outcome", "tenant_id", "
 
 
 async def ingest(request: web.Request) -> web.Response:
+    """Records from a sidecar, into the chains its credential is bound to; every record is checked before any is
+    stored, so a refusal (400 malformed, 403 not this sidecar's chain) changes nothing."""
     ctx: Context = request.app["ctx"]
-    require_admin(request, also=ctx.config.sidecar_token)
+    caller = await authenticate_sidecar(request)  # not the admin token: it belongs to no chain
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "content type must be application/json")
     body = await read_body(request, 16 * 1024 * 1024)
@@ -46,6 +50,11 @@ async def ingest(request: web.Request) -> web.Response:
         )
         if not ok:
             raise ApiError(400, "invalid_request", "each record needs exactly chain_id, seq, record_hash, canonical")
+        if not chain_ids.is_valid(item["chain_id"]):
+            raise ApiError(400, "invalid_chain_id", str(chain_ids.InvalidChainId(item["chain_id"])))
+    for chain_id in sorted({item["chain_id"] for item in records}):
+        if not caller.may_write(chain_id):
+            raise ApiError(403, "forbidden", f"sidecar {caller.id} is not enrolled for chain {chain_id}")
     stored, duplicates, refusal = await ctx.audit.store.ingest(records)
     if refusal is not None:
         raise ApiError(

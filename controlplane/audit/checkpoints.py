@@ -3,6 +3,9 @@
 The signing key is Ed25519, derived from the server secret (so it survives restarts without being stored); its
 verifier key is published. The directory sink receives the records (JSON Lines, O_APPEND, fsync) before the
 checkpoint that covers them, so what is off the box always verifies on its own.
+
+Chains are independent: a chain that cannot be checkpointed or delivered (a chain id stored before ids had a
+grammar, a sink that refuses one file) is logged, retried with its own back-off and skipped; every other chain goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from nacl.signing import SigningKey
 
 from controlplane.audit.sinks import Sink
 from controlplane.store.audit import AuditStore
-from coresdk.audit.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from coresdk.audit import chain_id as chain_ids
+from coresdk.audit.checkpoint import Checkpoint, CheckpointError, audit_origin, sign_checkpoint, verifier_key
 from coresdk.audit.merkle import record_tree_leaves, root_from_leaf_hashes
 
 log = logging.getLogger("coresdk.controlplane.audit")
@@ -51,8 +55,10 @@ class Checkpointer:
         self._last: dict[str, tuple[int, float]] = {}
         # The newest checkpoint size this process signed per chain: a stored checkpoint older than this was replayed.
         self.highest_signed: dict[str, int] = {}
-        self._sink_retry_at: dict[str, float] = {}
-        self._sink_backoff: dict[str, float] = {}
+        # back-off per (sink, chain): one chain's failure never holds back another's delivery
+        self._sink_retry_at: dict[tuple[str, str], float] = {}
+        self._sink_backoff: dict[tuple[str, str], float] = {}
+        self._refused: set[str] = set()  # chain ids outside the grammar, logged once each
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -63,8 +69,17 @@ class Checkpointer:
     def public_key(self) -> bytes:
         return bytes(self._key.verify_key)
 
-    def origin(self, chain_id: str) -> str:
-        return f"{self.key_name}/audit/{chain_id}"
+    def origin(self, chain_id: str, kind: str = "") -> str:
+        return audit_origin(self.key_name, chain_id, kind)
+
+    def _valid(self, chain_id: str) -> bool:
+        """Stored chains whose id has no grammar (ingested before it existed) are never signed nor delivered."""
+        if chain_ids.is_valid(chain_id):
+            return True
+        if chain_id not in self._refused:
+            self._refused.add(chain_id)
+            log.error("audit chain id %r is outside the grammar: not checkpointed, not delivered to sinks", chain_id)
+        return False
 
     async def start(self) -> None:
         for chain_id, _ in await self._store.chains():
@@ -94,14 +109,20 @@ class Checkpointer:
 
     async def run_once(self, force: bool = False) -> list[str]:
         made = []
-        for chain_id, head in await self._store.chains():
+        chains = [(c, head) for c, head in await self._store.chains() if self._valid(c)]
+        for chain_id, head in chains:
             size, when = self._last.get(chain_id, (0, 0.0))
             due = head - size >= self._every_records or (head > size and time.monotonic() - when >= self._every_seconds)
             if head > size and (due or force):
-                await self.checkpoint(chain_id)
+                try:
+                    await self.checkpoint(chain_id)
+                except CheckpointError as exc:  # this chain only; the others are still checkpointed
+                    log.error("checkpoint of chain %r refused: %s", chain_id, exc)
+                    continue
                 made.append(chain_id)
         for sink in self.sinks:
-            await self._feed(sink)
+            for chain_id, _ in chains:
+                await self._feed(sink, chain_id)
         return made
 
     def sign(self, checkpoint: Checkpoint) -> str:
@@ -116,28 +137,28 @@ class Checkpointer:
         self.highest_signed[chain_id] = max(self.highest_signed.get(chain_id, 0), cp.tree_size)
         return note
 
-    async def _feed(self, sink: Sink) -> None:
-        """Records after the sink's stored position, then the newest checkpoint they complete."""
-        if time.monotonic() < self._sink_retry_at.get(sink.name, 0.0):
+    async def _feed(self, sink: Sink, chain_id: str) -> None:
+        """One chain's records after the sink's stored position, then the newest checkpoint they complete."""
+        key = (sink.name, chain_id)
+        if time.monotonic() < self._sink_retry_at.get(key, 0.0):
             return
         try:
-            for chain_id, _ in await self._store.chains():
-                position = await self._store.sink_position(sink.name, chain_id)
-                records = await self._store.chain_records(chain_id, position + 1, limit=1000)
-                if records:
-                    await sink.deliver(chain_id, records)
-                    position = records[-1].seq
-                    await self._store.set_sink_position(sink.name, chain_id, position)
-                cp_key = f"checkpoint:{sink.name}"
-                sent = await self._store.sink_position(cp_key, chain_id)
-                latest = await self._store.latest_checkpoint_upto(chain_id, position)
-                if latest is not None and int(latest["tree_size"]) > sent:
-                    await sink.deliver_checkpoint(chain_id, str(latest["note"]), int(latest["tree_size"]))
-                    await self._store.set_sink_position(cp_key, chain_id, int(latest["tree_size"]))
+            position = await self._store.sink_position(sink.name, chain_id)
+            records = await self._store.chain_records(chain_id, position + 1, limit=1000)
+            if records:
+                await sink.deliver(chain_id, records)
+                position = records[-1].seq
+                await self._store.set_sink_position(sink.name, chain_id, position)
+            cp_key = f"checkpoint:{sink.name}"
+            sent = await self._store.sink_position(cp_key, chain_id)
+            latest = await self._store.latest_checkpoint_upto(chain_id, position)
+            if latest is not None and int(latest["tree_size"]) > sent:
+                await sink.deliver_checkpoint(chain_id, str(latest["note"]), int(latest["tree_size"]))
+                await self._store.set_sink_position(cp_key, chain_id, int(latest["tree_size"]))
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
-            backoff = min(self._sink_backoff.get(sink.name, 0.5) * 2, 30.0)
-            self._sink_backoff[sink.name] = backoff
-            self._sink_retry_at[sink.name] = time.monotonic() + backoff
-            log.warning("audit sink %s failed, retry in %.1fs: %s", sink.name, backoff, exc)
+            backoff = min(self._sink_backoff.get(key, 0.5) * 2, 30.0)
+            self._sink_backoff[key] = backoff
+            self._sink_retry_at[key] = time.monotonic() + backoff
+            log.warning("audit sink %s failed for chain %s, retry in %.1fs: %s", sink.name, chain_id, backoff, exc)
             return
-        self._sink_backoff.pop(sink.name, None)
+        self._sink_backoff.pop(key, None)

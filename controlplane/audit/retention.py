@@ -12,13 +12,14 @@ from typing import Any
 
 from controlplane.audit.checkpoints import Checkpointer
 from controlplane.store.audit import AuditStore
-from coresdk.audit.checkpoint import Checkpoint
+from coresdk.audit import chain_id as chain_ids
+from coresdk.audit.checkpoint import RETENTION, Checkpoint
 from coresdk.audit.merkle import record_tree_leaves, root_from_leaf_hashes
 from coresdk.audit.record import utc_timestamp
 
 
 def retention_origin(checkpointer: Checkpointer, chain_id: str) -> str:
-    return f"{checkpointer.origin(chain_id)}/retention"
+    return checkpointer.origin(chain_id, RETENTION)
 
 
 async def prune(
@@ -28,6 +29,8 @@ async def prune(
     sinks = [s.name for s in checkpointer.sinks]
     report = []
     for chain_id, _ in await store.chains():
+        if not chain_ids.is_valid(chain_id):  # never sealed: it could hold no checkpoint (see checkpoints.py)
+            continue
         previous = await store.retention(chain_id)
         already = int(previous["pruned_through"]) if previous else 0
         through = await store.prunable_through(chain_id, cutoff, sinks)

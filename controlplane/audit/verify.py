@@ -12,8 +12,9 @@ from typing import Any
 
 from controlplane.audit.checkpoints import Checkpointer
 from controlplane.store.audit import AuditStore
+from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.chain import verify_chain
-from coresdk.audit.checkpoint import CheckpointError, open_checkpoint
+from coresdk.audit.checkpoint import RETENTION, CheckpointError, open_checkpoint
 from coresdk.audit.merkle import record_tree_leaves, root_from_leaf_hashes
 from coresdk.audit.record import GENESIS_HASH
 
@@ -54,7 +55,7 @@ class Verifier:
             return through, None
         hashes = await self.store.record_hashes(chain_id, through)
         ok = (
-            cp.origin == f"{self.checkpointer.origin(chain_id)}/retention"
+            cp.origin == self.checkpointer.origin(chain_id, RETENTION)
             and cp.tree_size == through
             and len(hashes) == through
             and root_from_leaf_hashes(record_tree_leaves(hashes)) == cp.root_hash
@@ -63,7 +64,9 @@ class Verifier:
         return (through, str(row["last_hash"])) if ok else (through, None)
 
     async def _verify_one(self, chain_id: str, full: bool) -> dict[str, Any]:
-        pruned_through, pruned_hash = await self._retained_start(chain_id)
+        # a chain stored before chain ids had a grammar can hold no valid checkpoint: it is reported, never trusted
+        valid_id = chain_ids.is_valid(chain_id)
+        pruned_through, pruned_hash = await self._retained_start(chain_id) if valid_id else (0, None)
         if pruned_hash is None:
             self.verified.pop(chain_id, None)
             return {
@@ -74,7 +77,7 @@ class Verifier:
                 "valid": False,
                 "mode": "full" if full else "incremental",
                 "first_bad_seq": 1,
-                "reason": "retention_mismatch",
+                "reason": "retention_mismatch" if valid_id else "invalid_chain_id",
             }
         start_seq, start_prev = (
             (pruned_through, pruned_hash) if full else self.verified.get(chain_id, (pruned_through, pruned_hash))

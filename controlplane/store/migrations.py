@@ -173,6 +173,23 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        4,
+        "sidecar credentials",
+        [
+            """CREATE TABLE sidecar_credentials (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                chains TEXT NOT NULL,
+                prefixes TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                revoked_at DOUBLE PRECISION)""",
+        ],
+    )
+)
+
 
 async def migrate(db: Database) -> list[int]:
     """Apply pending migrations; return the versions applied now."""

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.chain import StoredRecord, verify_chain
-from coresdk.audit.checkpoint import CheckpointError, open_checkpoint, parse_verifier_key
+from coresdk.audit.checkpoint import CheckpointError, open_checkpoint, parse_origin, parse_verifier_key
 from coresdk.audit.merkle import record_tree_leaves, root_from_leaf_hashes
 
 
@@ -19,8 +20,11 @@ def verify_export(export: Path, checkpoint: Path, verifier_key: str) -> dict[str
     name, public_key = parse_verifier_key(verifier_key)
     try:
         cp = open_checkpoint(checkpoint.read_text(), name, public_key)
+        signed_chain, kind = parse_origin(cp.origin, name)
     except CheckpointError as exc:
         return {"valid": False, "reason": "checkpoint_invalid", "detail": str(exc)}
+    if kind:
+        return {"valid": False, "reason": "checkpoint_invalid", "detail": f"{cp.origin} is a {kind} seal"}
     records: list[StoredRecord] = []
     for number, line in enumerate(export.read_text().splitlines(), 1):
         if not line.strip():
@@ -28,15 +32,17 @@ def verify_export(export: Path, checkpoint: Path, verifier_key: str) -> dict[str
         try:
             item = json.loads(line)
             records.append(
-                StoredRecord(item["chain_id"], int(item["seq"]), item["canonical"].encode(), item["record_hash"])
+                StoredRecord(
+                    chain_ids.check(item["chain_id"]), int(item["seq"]), item["canonical"].encode(), item["record_hash"]
+                )
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return {"valid": False, "reason": "malformed_export", "detail": f"line {number}"}
-    chain_ids = {r.chain_id for r in records}
-    if len(chain_ids) > 1:
+    exported = {r.chain_id for r in records}
+    if len(exported) > 1:
         return {"valid": False, "reason": "malformed_export", "detail": "export holds several chains"}
-    chain_id = next(iter(chain_ids), "")
-    if chain_id and not cp.origin.endswith(f"/audit/{chain_id}"):
+    chain_id = next(iter(exported), signed_chain)
+    if chain_id != signed_chain:
         return {"valid": False, "reason": "checkpoint_mismatch", "detail": f"checkpoint is for {cp.origin}"}
     result = verify_chain(chain_id, records)
     report: dict[str, Any] = {

@@ -18,6 +18,7 @@ from typing import Any
 
 import rfc8785
 
+from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.canonical import canonical_bytes
 from coresdk.errors import InvalidArgument
 
@@ -141,6 +142,8 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def seal(body: dict[str, Any], chain_id: str, seq: int, previous_hash: str) -> SealedRecord:
+    """The sealed record; a chain id outside the grammar is never sealed (InvalidChainId), whoever calls."""
+    chain_ids.check(chain_id)
     record = {**body, "chain_id": chain_id, "seq": seq, "previous_hash": previous_hash}
     try:
         canonical = canonical_bytes(record)

@@ -3,6 +3,10 @@
 Outside development every credential must be supplied: the admin token, the server secret (pepper for client
 secrets and key-encryption key), the issuer URL. Development generates them into the data directory (mode 0600)
 so that one command runs everything; it never relaxes a protocol rule.
+
+Sidecars enrol and hold a credential of their own, bound to their chains. The shared CORESDK_SIDECAR_TOKEN is a
+development convenience: it is accepted only in development. In production it is optional and, if set, refused
+with a message that says so (and `coresdk doctor` fails), never silently accepted.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class ControlPlaneConfig:
     data_dir: Path
     database_url: str
     admin_token: str
-    sidecar_token: str
+    sidecar_token: str | None  # the shared token: accepted only in development
     server_secret: bytes
     signing_key_path: Path | None
     access_token_ttl: int
@@ -92,6 +96,23 @@ def _secret(env: Env, name: str, development: bool, dev_path: Path, minimum: int
     if len(value) < minimum:
         raise ConfigError(name, f"must be at least {minimum} characters of random data")
     return value
+
+
+def _shared_sidecar_token(env: Env, development: bool, data_dir: Path) -> str | None:
+    if development:
+        return _secret(env, "CORESDK_SIDECAR_TOKEN", True, data_dir / "sidecar-token")
+    value = env.raw("CORESDK_SIDECAR_TOKEN")
+    if value is not None and len(value) < 32:
+        raise ConfigError("CORESDK_SIDECAR_TOKEN", "must be at least 32 characters of random data")
+    return value
+
+
+def _key_name(env: Env, issuer: str) -> str:
+    """The checkpoint signer's name: the first word of every signature line, so one printable word."""
+    name = env.text("CORESDK_AUDIT_KEY_NAME", urlsplit(issuer).netloc or "coresdk") or "coresdk"
+    if len(name) > 128 or "+" in name or not name.isprintable() or any(ch.isspace() for ch in name):
+        raise ConfigError("CORESDK_AUDIT_KEY_NAME", "must be 1-128 printable characters without spaces or '+'")
+    return name
 
 
 def _database_url(env: Env, data_dir: Path) -> str:
@@ -154,7 +175,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
         checkpoint_every_records=env.integer("CORESDK_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1, maximum=10_000_000),
         checkpoint_every_seconds=env.number("CORESDK_AUDIT_CHECKPOINT_SECONDS", 30.0, minimum=0.5, maximum=86400.0),
         sink_dir=Path(sink) if sink else (data_dir / "audit-sink" if development else None),
-        key_name=env.text("CORESDK_AUDIT_KEY_NAME", urlsplit(issuer).netloc or "coresdk") or "coresdk",
+        key_name=_key_name(env, issuer),
         syslog_addr=split_host_port(syslog, "CORESDK_AUDIT_SYSLOG_ADDR") if syslog else None,
         hec_url=validate_fetch_url(hec_url, "CORESDK_AUDIT_HEC_URL") if hec_url else None,
         hec_token=env.required("CORESDK_AUDIT_HEC_TOKEN", "is required with CORESDK_AUDIT_HEC_URL")
@@ -171,7 +192,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
         admin_token=_secret(env, "CPOD_ADMIN_TOKEN", development, data_dir / "admin-token"),
-        sidecar_token=_secret(env, "CORESDK_SIDECAR_TOKEN", development, data_dir / "sidecar-token"),
+        sidecar_token=_shared_sidecar_token(env, development, data_dir),
         server_secret=_secret(env, "CORESDK_SERVER_SECRET", development, data_dir / "server-secret").encode(),
         signing_key_path=signing_key_path,
         access_token_ttl=access_ttl,

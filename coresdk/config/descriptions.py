@@ -34,7 +34,8 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_TLS_CERT_FILE": "server certificate for gRPC over mTLS (required off loopback)",
     "CORESDK_TLS_KEY_FILE": "private key of CORESDK_TLS_CERT_FILE",
     "CORESDK_TLS_CA_FILE": "CA that client certificates must chain to",
-    "CORESDK_CP_TOKEN": "the sidecar's credential at the control plane (revocations, audit ingest)",
+    "CORESDK_CP_TOKEN": "the sidecar's enrolled credential at the control plane (revocations, audit ingest of its "
+    "bound chains)",
     "CORESDK_REVOCATION_POLL": "seconds between revocation feed polls",
     "CORESDK_REVOCATION_MAX_STALE": "seconds without a fresh revocation feed before every token is refused",
     # sidecar: authorization
@@ -78,7 +79,8 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_REFRESH_GRACE": "seconds a just-rotated refresh token may be retried for the same successor (0: none)",
     "CORESDK_CP_MAX_BODY": "largest request body the control plane reads",
     "CPOD_ADMIN_TOKEN": "bearer token of the admin API; required outside development",
-    "CORESDK_SIDECAR_TOKEN": "credential sidecars present to the control plane",
+    "CORESDK_SIDECAR_TOKEN": "shared sidecar credential, accepted only in development; sidecars enrol instead "
+    "(`coresdk sidecar enrol`, POST /api/v1/sidecars)",
     "CORESDK_SERVER_SECRET": "root secret for the client-secret pepper, token hashes and sealed values",
     "DATABASE_URL": "sqlite:///PATH (default, embedded) or postgresql://USER@HOST:PORT/DB",
     "CORESDK_RATE_CLIENT_RPS": "token endpoint requests per second per client",
@@ -115,6 +117,7 @@ DESCRIPTIONS: dict[str, str] = {
 
 # Read by `coresdk doctor` only.
 DOCTOR_VARIABLES: dict[str, str] = {
+    "CORESDK_CP_TOKEN_FILE": "file holding the sidecar's credential, so the doctor can check it is an enrolled one",
     "CORESDK_GATEWAY_URL": "URL the doctor probes the gateway at (default from CORESDK_GATEWAY_ADDR)",
     "CORESDK_COMPLIANCE_FRAMEWORK": "pci, hipaa or soc2 (default): the audit retention the doctor requires",
     "CPOD_ADMIN_TOKEN_FILE": "file holding the admin token, instead of CPOD_ADMIN_TOKEN",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coresdk.audit import chain_id as chain_ids
 from coresdk.config.env import Env, split_host_port, validate_fetch_url
 from coresdk.errors import ConfigError
 from coresdk.proxies import TrustedProxies, parse_trusted_proxies
@@ -162,8 +163,8 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     )
     cp = env.raw("CORESDK_CP_URL")
     chain = env.text("CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{socket.gethostname()}") or "gateway"
-    if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", chain):
-        raise ConfigError("CORESDK_GATEWAY_AUDIT_CHAIN", "must be 1-128 characters of letters, digits, . _ : -")
+    if not chain_ids.is_valid(chain):
+        raise ConfigError("CORESDK_GATEWAY_AUDIT_CHAIN", chain_ids.problem(chain))
     routes_file = Path(env.text("CORESDK_ROUTES_FILE", "config/routes.json") or "config/routes.json")
     if not routes_file.is_file():
         raise ConfigError("CORESDK_ROUTES_FILE", f"file not found: {routes_file}")

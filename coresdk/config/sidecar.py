@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from coresdk.audit import chain_id as chain_ids
 from coresdk.config.env import Env, is_loopback_host, split_host_port, validate_fetch_url
 from coresdk.errors import ConfigError
 
@@ -325,8 +326,8 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
         )
     data_dir = Path(env.text("CORESDK_DATA_DIR", ".coresdk-data") or ".coresdk-data")
     chain = env.text("CORESDK_AUDIT_CHAIN", f"sidecar-{socket.gethostname()}") or "sidecar"
-    if not re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", chain):
-        raise ConfigError("CORESDK_AUDIT_CHAIN", "must be 1-128 characters of letters, digits, . _ : -")
+    if not chain_ids.is_valid(chain):
+        raise ConfigError("CORESDK_AUDIT_CHAIN", chain_ids.problem(chain))
     audit = AuditSettings(
         directory=Path(env.text("CORESDK_AUDIT_DIR", str(data_dir / "audit")) or data_dir / "audit"),
         segment_bytes=env.integer("CORESDK_AUDIT_SEGMENT_BYTES", 64 * 1024 * 1024, minimum=4096, maximum=2**34),

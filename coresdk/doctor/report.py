@@ -7,10 +7,17 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from coresdk.doctor import identity, network, operations, seams, secrets
+from coresdk.doctor import credentials, identity, network, operations, seams, secrets
 from coresdk.doctor.model import Check, Context, Result, Status
 
-CHECKS: list[Check] = [*network.CHECKS, *identity.CHECKS, *secrets.CHECKS, *operations.CHECKS, *seams.CHECKS]
+CHECKS: list[Check] = [
+    *network.CHECKS,
+    *identity.CHECKS,
+    *credentials.CHECKS,
+    *secrets.CHECKS,
+    *operations.CHECKS,
+    *seams.CHECKS,
+]
 
 
 def run_checks(ctx: Context, only: Iterable[str] = ()) -> list[Result]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import time
 from typing import Any
 
 import grpc
 
+from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.chain import StoredRecord, verify_chain
 from coresdk.audit.record import INVALID, SealedRecord, parse_metadata_json, utc_timestamp, validate_fields
 from coresdk.errors import CoreSDKError, InvalidArgument
@@ -21,7 +21,14 @@ from sidecar.grpc_errors import abort
 from sidecar.metrics import SidecarMetrics
 
 MAX_BATCH = 1000
-_CHAIN_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def _chain_id(value: str) -> str:
+    """A chain id from a caller, or INVALID_ARGUMENT (reason INVALID_RECORD) saying what the grammar is."""
+    try:
+        return chain_ids.check(value)
+    except chain_ids.InvalidChainId as exc:
+        raise InvalidArgument(INVALID, str(exc)) from None
 
 
 class AuditService(audit_pb2_grpc.AuditServiceServicer):
@@ -34,9 +41,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         self._metrics = metrics
 
     def _body(self, record: audit_pb2.AuditRecord) -> tuple[str, dict[str, Any]]:
-        chain_id = record.chain_id or self._default_chain
-        if not _CHAIN_ID.fullmatch(chain_id):
-            raise InvalidArgument(INVALID, "chain_id must be 1-128 characters of letters, digits, . _ : -")
+        chain_id = _chain_id(record.chain_id or self._default_chain)
         metadata, _ = mask_fields(parse_metadata_json(record.metadata_json))
         fields: dict[str, Any] = {
             "id": record.id,
@@ -99,6 +104,13 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
     async def Verify(  # noqa: N802
         self, request: audit_pb2.VerifyRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> audit_pb2.VerifyResponse:
+        if request.chain_id:
+            try:
+                _chain_id(request.chain_id)
+            except CoreSDKError as err:
+                self._metrics.requests.labels("AuditVerify", err.reason).inc()
+                await abort(context, err)
+                raise
         entries = await self._audit.read_all()
         chains: dict[str, list[StoredRecord]] = {}
         for e in entries:

@@ -23,7 +23,7 @@ from coresdk.audit import merkle
 from coresdk.audit.record import GENESIS_HASH, seal, validate_fields
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import database_url
-from tests.support.controlplane import SIDECAR_TOKEN, ControlPlaneProcess
+from tests.support.controlplane import ControlPlaneProcess
 from tests.support.dbaccess import db_execute
 from tests.support.processes import SidecarProcess, trusting
 
@@ -63,11 +63,12 @@ def make_chain(chain_id: str, n: int, start: int = 1, previous: str = GENESIS_HA
     return out
 
 
-def ingest(cp: ControlPlaneProcess, records: list[dict[str, Any]]) -> requests.Response:
+def ingest(cp: ControlPlaneProcess, records: list[dict[str, Any]], token: str = "") -> requests.Response:
+    """POST the records with the credential of the sidecar enrolled for their chain (unless a token is given)."""
     return requests.post(
         f"{cp.url}/api/v1/audit/ingest",
         json={"records": records},
-        headers={"Authorization": f"Bearer {SIDECAR_TOKEN}"},
+        headers={"Authorization": f"Bearer {token or cp.chain_credential(records[0]['chain_id'])}"},
         timeout=10,
     )
 
@@ -114,7 +115,11 @@ def test_ingest_is_idempotent_and_refuses_broken_history(cpa: ControlPlaneProces
     assert ingest(cpa, [bad_hash]).json()["error"] == "hash_mismatch"
     wrong_link = make_chain("ingest", 1, start=6, previous="f" * 64)
     assert ingest(cpa, wrong_link).json()["error"] == "broken_link"
-    assert ingest(cpa, make_chain("controlplane", 1)).json()["error"] == "reserved_chain"
+    # the control plane's own chain is no sidecar's: it cannot be enrolled for, and no credential writes it
+    assert cpa.admin("POST", "/api/v1/sidecars", {"name": "x", "chains": ["controlplane"]}).status_code == 409
+    assert cpa.admin("POST", "/api/v1/sidecars", {"name": "x", "prefixes": ["control"]}).status_code == 409
+    own = ingest(cpa, make_chain("controlplane", 1), token=cpa.chain_credential("ingest"))
+    assert (own.status_code, own.json()["error"]) == (403, "forbidden")
     alerts = cpa.admin("GET", "/api/v1/audit/alerts").json()["alerts"]
     assert {"gap", "rewritten_history", "hash_mismatch", "broken_link"} <= {a["reason"] for a in alerts}
     stored = cpa.admin("GET", "/api/v1/audit?chain_id=ingest&limit=100").json()["records"]
@@ -134,7 +139,10 @@ def test_ingest_is_idempotent_and_refuses_broken_history(cpa: ControlPlaneProces
 )
 def test_ingest_bad_input(cpa: ControlPlaneProcess, body: Any) -> None:
     resp = requests.post(
-        f"{cpa.url}/api/v1/audit/ingest", json=body, headers={"Authorization": f"Bearer {SIDECAR_TOKEN}"}, timeout=10
+        f"{cpa.url}/api/v1/audit/ingest",
+        json=body,
+        headers={"Authorization": f"Bearer {cpa.chain_credential('x')}"},
+        timeout=10,
     )
     assert resp.status_code == 400
     assert (
@@ -349,7 +357,7 @@ def test_sidecar_ships_through_a_control_plane_outage(cpa: ControlPlaneProcess, 
         {
             **trusting(jwks.url),
             "CORESDK_CP_URL": cpa.url,
-            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
+            "CORESDK_CP_TOKEN": cpa.chain_credential(f"shipped-{cpa.port}"),
             "CORESDK_AUDIT_CHAIN": f"shipped-{cpa.port}",
         }
     )
@@ -398,7 +406,7 @@ def test_postgresql_restart_loses_nothing(postgres: Any, jwks: Any, tmp_path: Pa
         {
             **trusting(jwks.url),
             "CORESDK_CP_URL": cp.url,
-            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
+            "CORESDK_CP_TOKEN": cp.chain_credential(chain),
             "CORESDK_AUDIT_CHAIN": chain,
         }
     )

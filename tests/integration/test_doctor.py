@@ -50,15 +50,25 @@ class Deployment:
             redirect_uris=[REDIRECT],
         )
         self.cp.create_app(name="batch", scopes=["orders:read"], grant_types=["client_credentials"])
-        self.sidecar = SidecarProcess(self.cp.sidecar_env(**bao.approle_env("doctor"), CORESDK_SECRET_PATHS="apps/"))
+        # the sidecar is enrolled for its own chain and the gateway's, which it writes for the gateway
+        chains = {"CORESDK_AUDIT_CHAIN": "doctor-sidecar", "CORESDK_GATEWAY_AUDIT_CHAIN": "doctor-gateway"}
+        credential = self.cp.enrol_sidecar(sorted(chains.values()), name="doctor")
+        self.sidecar = SidecarProcess(
+            self.cp.sidecar_env(
+                **bao.approle_env("doctor"),
+                CORESDK_SECRET_PATHS="apps/",
+                CORESDK_AUDIT_CHAIN=chains["CORESDK_AUDIT_CHAIN"],
+                CORESDK_CP_TOKEN=credential,
+            )
+        )
         self.upstream = Upstream()
-        self.gateway = GatewayProcess(self.upstream, self.sidecar.target, cp_url=self.cp.url)
+        self.gateway = GatewayProcess(self.upstream, self.sidecar.target, cp_url=self.cp.url, env=chains)
         # One refused request: the gateway audits it, the sidecar ships it, the control plane chains it.
         assert requests.get(f"{self.gateway.url}/v1/orders", timeout=10).status_code == 401
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             report = self.cp.admin("GET", "/api/v1/audit?verify_chain=true").json()
-            if report["records_checked"] > 0:
+            if "doctor-gateway" in {c["chain_id"] for c in report["chains"]}:
                 break
             time.sleep(0.2)
         self.env: dict[str, str] = {
@@ -69,6 +79,7 @@ class Deployment:
             "CORESDK_ROUTES_FILE": str(ROOT / "config" / "routes.json"),
             "CPOD_ADMIN_TOKEN": ADMIN_TOKEN,
         }
+        self.env.pop("CORESDK_SIDECAR_TOKEN")  # a production deployment has no shared sidecar token
         self.scan = [ROOT / "config"]
 
     def doctor(self, scan: list[Path] | None = None, **overrides: str | None) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,7 @@ class ControlPlaneProcess:
         )
         self.env.update(extra_env)
         self.log_path = data_dir / f"controlplane-{self.port}.log"
+        self._chain_credentials: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -100,14 +103,33 @@ class ControlPlaneProcess:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return requests.request(method, f"{self.url}{path}", json=json, headers=headers, timeout=10)
 
+    def enrol_sidecar(
+        self, chains: Sequence[str] = (), prefixes: Sequence[str] = (), name: str = "test-sidecar"
+    ) -> str:
+        """A new sidecar credential bound to these chain ids and prefixes (POST /api/v1/sidecars)."""
+        body = {"name": name, "chains": list(chains), "prefixes": list(prefixes)}
+        resp = self.admin("POST", "/api/v1/sidecars", body)
+        assert resp.status_code == 201, resp.text
+        credential: str = resp.json()["credential"]
+        return credential
+
+    def chain_credential(self, chain_id: str) -> str:
+        """The credential of a sidecar enrolled for exactly this chain (enrolled on first use, then reused)."""
+        if chain_id not in self._chain_credentials:
+            self._chain_credentials[chain_id] = self.enrol_sidecar([chain_id], name=f"writer-of-{chain_id}"[:128])
+        return self._chain_credentials[chain_id]
+
     def sidecar_env(self, **extra: str) -> dict[str, str]:
-        """Settings of a sidecar that trusts this control plane: its JWKS and issuer, revocations, audit shipping."""
+        """Settings of a sidecar that trusts this control plane: its JWKS and issuer, revocations, audit shipping with
+        a credential of its own, enrolled for its chain (a fresh chain id unless CORESDK_AUDIT_CHAIN is given)."""
+        chain = extra.get("CORESDK_AUDIT_CHAIN") or f"test-chain-{secrets.token_hex(4)}"
         return {
             "CORESDK_JWKS_URI": f"{self.url}/api/v1/jwks",
             "CORESDK_EXPECTED_ISSUER": self.env["CORESDK_ISSUER"],
             "CORESDK_EXPECTED_AUDIENCE": "coresdk",
             "CORESDK_CP_URL": self.url,
-            "CORESDK_CP_TOKEN": SIDECAR_TOKEN,
+            "CORESDK_AUDIT_CHAIN": chain,
+            "CORESDK_CP_TOKEN": extra.get("CORESDK_CP_TOKEN") or self.chain_credential(chain),
             **extra,
         }
 
