@@ -356,7 +356,7 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     print(f"gateway → app with identity from the token: {'ok' if gateway_ok else 'FAILED'} ({seen})")
     ok = ok and gateway_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
-    shipped = _chain_arrives(env["CORESDK_ISSUER"], admin_token, env["CORESDK_GATEWAY_AUDIT_CHAIN"])
+    shipped = _chain_arrives(env["CORESDK_CP_URL"], admin_token, env["CORESDK_GATEWAY_AUDIT_CHAIN"])
     print(f"gateway audit shipped with the sidecar's enrolled credential: {'ok' if shipped else 'FAILED'}")
     ok = ok and shipped
     doctor = subprocess.run(

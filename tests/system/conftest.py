@@ -55,8 +55,15 @@ def system(tmp_path_factory: pytest.TempPathFactory, bao: OpenBao) -> Iterator[S
     # the control plane's own address is a public origin too, so the browser test can sign in on it directly
     cp.env["CORESDK_PUBLIC_ORIGINS"] = cp.url
     cp.restart()
+    # one sidecar ships the application's, the gateway's and the nginx decision endpoint's chains: enrolled for all
+    credential = cp.enrol_sidecar(prefixes=["system-"], name="system-sidecar")
     sidecar = SidecarProcess(
-        cp.sidecar_env(**bao.approle_env(), CORESDK_AUDIT_CHAIN="system-app", CORESDK_SECRET_PATHS="app/")
+        cp.sidecar_env(
+            **bao.approle_env(),
+            CORESDK_AUDIT_CHAIN="system-app",
+            CORESDK_SECRET_PATHS="app/",
+            CORESDK_CP_TOKEN=credential,
+        )
     )
     upstream = Upstream()
     gateway = GatewayProcess(
