@@ -7,10 +7,10 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from coresdk.doctor import identity, network, operations, secrets
+from coresdk.doctor import entitlements, identity, network, operations, secrets
 from coresdk.doctor.model import Check, Context, Result, Status
 
-CHECKS: list[Check] = [*network.CHECKS, *identity.CHECKS, *secrets.CHECKS, *operations.CHECKS]
+CHECKS: list[Check] = [*network.CHECKS, *identity.CHECKS, *secrets.CHECKS, *operations.CHECKS, *entitlements.CHECKS]
 
 
 def run_checks(ctx: Context, only: Iterable[str] = ()) -> list[Result]:

@@ -40,7 +40,9 @@ def test_dev_starts_everything_serves_a_token_and_stops(tmp_path: Path) -> None:
     assert "self-check: PASS" in result.stdout
     assert "secret from Vault through the sidecar: ok" in result.stdout
     assert "gateway → app with identity from the token: ok" in result.stdout
-    assert "doctor: FAIL audit.offbox, env.production (as expected in development)" in result.stdout
+    assert (
+        "doctor: FAIL audit.offbox, env.production, gateway.entitlements (as expected in development)" in result.stdout
+    )
     assert "stopped." in result.stdout
     key = tmp_path / "data" / "signing-key.pem"
     assert key.stat().st_mode & 0o077 == 0, "the generated signing key must be private to its owner"
