@@ -161,6 +161,7 @@ async def _revoke_family(tx: Tx, family_id: str, reason: str, now: float) -> lis
 
 
 async def _withdraw_scopes(tx: Tx, app: OAuthApp, removed: tuple[str, ...], now: float, ip: str) -> None:
+    """Take withdrawn scopes out of every live grant of the app, so none outlives the PATCH by a refresh or a TTL."""
     await tx.serialize("coresdk-revocations")
     narrowed = revoked = 0
     families = await tx.fetch(
