@@ -60,8 +60,9 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-# What the doctor must flag on the development system, and nothing else: it runs in development mode, and its audit
-# sink is a local directory rather than an off-box one.
+# What the doctor must flag on the development system, and nothing else: it runs in development mode, its audit
+# sink is a local directory rather than an off-box one, and its example route map names no plans (every tenant is
+# unlimited).
 DEV_DOCTOR_FAILS = ("audit.offbox", "env.production")
 _SECRET_VALUES = ("CORESDK_CP_TOKEN", "CPOD_ADMIN_TOKEN", "CORESDK_SERVER_SECRET", "CORESDK_SIDECAR_TOKEN")
 
@@ -194,8 +195,8 @@ def run_dev(data_dir: str, check: bool = False) -> int:
     {coresdk} secret --addr '{sidecar_addr}' app/demo database_password
     curl -s -H "Authorization: Bearer $TOKEN" http://{gateway_addr}/v1/orders
 
-  Check the deployment against the production checklist (development mode and the missing off-box audit sink
-  fail, as they should):
+  Check the deployment against the production checklist (development mode, the missing off-box audit sink and
+  the route map without plans fail, as they should):
     {coresdk} doctor --env-file {deployment_env} --scan config
 """
         )

@@ -42,6 +42,7 @@ from sidecar.auth.validator import TokenValidator, TrustedIssuer
 from sidecar.health import health_app
 from sidecar.metrics import SidecarMetrics
 from sidecar.policy.rego import load_evaluator
+from sidecar.secrets.audit import SecretsTrail
 from sidecar.secrets.encryption import Encryptor
 from sidecar.secrets.resolver import SecretResolver
 from sidecar.secrets.vault import VaultSession
@@ -121,6 +122,7 @@ class Sidecar:
                 ("grpc.so_reuseport", 0),
             ]
         )
+        chain = self.config.audit.default_chain if self.config.audit else "sidecar"
         add_service(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthService(self.validator, self.metrics), server)
         add_service(
             audit_pb2_grpc.add_AuditServiceServicer_to_server,
@@ -134,7 +136,7 @@ class Sidecar:
         )
         add_service(
             secrets_pb2_grpc.add_SecretsServiceServicer_to_server,
-            SecretsService(self.resolver, self.encryptor, self.metrics),
+            SecretsService(self.resolver, self.encryptor, self.metrics, SecretsTrail(self.audit, chain, self.masker)),
             server,
         )
         add_service(

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from controlplane.admin.sidecar_auth import require_sidecar_or_admin
-from controlplane.http import json_object, query_params
+from controlplane.http import client_ip, json_object, query_params
 from controlplane.oauth.apps import check_app_consistency, validate_app_fields
 from controlplane.oauth.authorize import hash_password
 from controlplane.oauth.context import Context
@@ -104,7 +104,7 @@ async def create_app(request: web.Request) -> web.Response:
     if app.confidential:
         secret_value = new_token(32)
         secret = ClientSecret(new_id("sec"), app.id, ctx.server_keys.hash_client_secret(secret_value), now, None)
-    await ctx.store.insert_app(app, secret, now)
+    await ctx.store.insert_app(app, secret, now, client_ip(request))
     view = await _app_view(ctx, app)
     if secret_value is not None:
         view["client_secret"] = secret_value
@@ -129,17 +129,17 @@ async def patch_app(request: web.Request) -> web.Response:
     app = await _get_app(ctx, request)
     body = await json_object(request, ctx.config.max_body_bytes, APP_FIELDS - {"client_type"})
     fields = validate_app_fields(body, creating=False)
-    merged = {**app.__dict__, **fields, "updated_at": time.time()}
-    updated = OAuthApp(**merged)
+    now = time.time()
+    updated = OAuthApp(**{**app.__dict__, **fields, "updated_at": now})
     check_app_consistency(updated.client_type, updated.grant_types, updated.redirect_uris)
-    await ctx.store.update_app(updated)
+    await ctx.store.update_app(updated, tuple(sorted(fields)), now, client_ip(request))
     return web.json_response(await _app_view(ctx, updated))
 
 
 async def delete_app(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
-    await ctx.store.delete_app(await _get_app(ctx, request), time.time())
+    await ctx.store.delete_app(await _get_app(ctx, request), time.time(), client_ip(request))
     return web.Response(status=204)
 
 
@@ -166,7 +166,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "the grace period must lie between now and 30 days from now")
     value = new_token(32)
     secret = ClientSecret(new_id("sec"), app.id, ctx.server_keys.hash_client_secret(value), now, None)
-    await ctx.store.rotate_secret(app, secret, now + grace, now)
+    await ctx.store.rotate_secret(app, secret, now + grace, now, client_ip(request))
     view = await _app_view(ctx, app)
     view["client_secret"] = value
     return web.json_response(view, headers={"Cache-Control": "no-store"})
@@ -204,7 +204,7 @@ async def create_user(request: web.Request) -> web.Response:
     if await ctx.store.user_by_subject(subject):
         raise ApiError(409, "conflict", "a user with this subject exists")
     user = User(new_id("usr"), subject, tenant, tuple(roles), hash_password(password), time.time())
-    await ctx.store.insert_user(user)
+    await ctx.store.insert_user(user, client_ip(request))
     return web.json_response(_user_view(user), status=201)
 
 
@@ -220,7 +220,7 @@ async def delete_user(request: web.Request) -> web.Response:
     user = await ctx.store.user_by_id(request.match_info["user_id"])
     if user is None:
         raise ApiError(404, "not_found", "no such user")
-    await ctx.store.delete_user(user, time.time())
+    await ctx.store.delete_user(user, time.time(), client_ip(request))
     return web.Response(status=204)
 
 
@@ -276,6 +276,14 @@ async def rotate_keys(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
     key = await ctx.keys.rotate()
+    await ctx.store.add_event(
+        "signing_keys_rotated",
+        time.time(),
+        ip=client_ip(request),
+        admin=True,
+        resource=f"key/{key.kid}",
+        detail={"active_kid": key.kid},
+    )
     return web.json_response({"active_kid": key.kid, "keys": ctx.keys.describe()})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -11,11 +12,12 @@ from aiohttp import web
 from controlplane.admin.api import require_admin
 from controlplane.admin.sidecar_auth import authenticate_sidecar
 from controlplane.audit import retention
-from controlplane.http import json_object, read_body
+from controlplane.http import client_ip, json_object, read_body
 from controlplane.oauth.context import Context
 from controlplane.oauth.errors import ApiError
 from coresdk.audit import chain_id as chain_ids
 from coresdk.audit import merkle
+from coresdk.audit.record import utc_timestamp
 
 MAX_INGEST = 1000
 _FILTERS = {"chain_id", "actor", "action", "resource", "outcome", "tenant_id", "from", "to"}
@@ -187,7 +189,10 @@ async def alerts(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    """Apply the retention policy now (it also runs daily); `{"before": RFC 3339}` overrides the cutoff."""
+    """Apply the retention policy now (it also runs daily); `{"before": RFC 3339}` may only cut earlier than it.
+
+    The prune is an admin action: it is recorded in the control plane's own chain with what it cut.
+    """
     require_admin(request)
     ctx: Context = request.app["ctx"]
     before = None
@@ -197,5 +202,23 @@ async def prune(request: web.Request) -> web.Response:
             before = dt.datetime.fromisoformat(str(body["before"]).replace("Z", "+00:00")) if "before" in body else None
         except ValueError:
             raise ApiError(400, "invalid_request", "before must be an RFC 3339 timestamp") from None
-    report = await retention.prune(ctx.audit.store, ctx.audit.checkpointer, ctx.config.audit.retention_days, before)
-    return web.json_response({"retention_days": ctx.config.audit.retention_days, "pruned": report})
+        if before is not None and before.utcoffset() is None:
+            raise ApiError(400, "invalid_request", "before must carry a time zone (e.g. Z)")
+    days = ctx.config.audit.retention_days
+    try:
+        report = await retention.prune(ctx.audit.store, ctx.audit.checkpointer, days, before)
+    except retention.RetentionRefused as exc:
+        raise ApiError(400, "retention_violation", str(exc)) from None
+    await ctx.store.add_event(
+        "audit_pruned",
+        time.time(),
+        ip=client_ip(request),
+        admin=True,
+        resource="audit/retention",
+        detail={
+            "before": utc_timestamp(before) if before is not None else "",
+            "retention_days": days,
+            "chains": [{k: item[k] for k in ("chain_id", "pruned_through", "records_pruned")} for item in report],
+        },
+    )
+    return web.json_response({"retention_days": days, "pruned": report})

@@ -22,10 +22,36 @@ def retention_origin(checkpointer: Checkpointer, chain_id: str) -> str:
     return checkpointer.origin(chain_id, RETENTION)
 
 
+class RetentionRefused(Exception):
+    """A prune asked to cut records the retention policy still requires; nothing was pruned."""
+
+    def __init__(self, requested: dt.datetime, earliest: dt.datetime, retention_days: int) -> None:
+        super().__init__(
+            f"before {utc_timestamp(requested)} is later than now minus the retention of {retention_days} days "
+            f"(CORESDK_AUDIT_RETENTION_DAYS): give {utc_timestamp(earliest)} or earlier"
+        )
+
+
+def cutoff(retention_days: int, before: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:
+    """The moment records must be older than to be pruned: never later than now − retention.
+
+    An earlier moment is allowed (prune less); a later one is refused, not clamped: the caller asked for records
+    to disappear that the policy keeps, and a 200 for a prune that did less than it was told would mislead whoever
+    relies on the answer.
+    """
+    floor = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=retention_days)
+    if before is None:
+        return floor
+    if before > floor:
+        raise RetentionRefused(before, floor, retention_days)
+    return before
+
+
 async def prune(
     store: AuditStore, checkpointer: Checkpointer, retention_days: int, before: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
-    cutoff = utc_timestamp(before or dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days))
+    """Prune every chain up to cutoff(); raises RetentionRefused before touching anything."""
+    limit = utc_timestamp(cutoff(retention_days, before))
     sinks = [s.name for s in checkpointer.sinks]
     report = []
     for chain_id, _ in await store.chains():
@@ -33,7 +59,7 @@ async def prune(
             continue
         previous = await store.retention(chain_id)
         already = int(previous["pruned_through"]) if previous else 0
-        through = await store.prunable_through(chain_id, cutoff, sinks)
+        through = await store.prunable_through(chain_id, limit, sinks)
         if through <= already:
             continue
         hashes = await store.record_hashes(chain_id, through)
@@ -42,5 +68,5 @@ async def prune(
         )
         note = checkpointer.sign(cp)
         count = await store.prune(chain_id, through, hashes[-1].hex(), note)
-        report.append({"chain_id": chain_id, "pruned_through": through, "records_pruned": count, "cutoff": cutoff})
+        report.append({"chain_id": chain_id, "pruned_through": through, "records_pruned": count, "cutoff": limit})
     return report

@@ -34,6 +34,15 @@ def requested_scopes(form: dict[str, str], allowed: tuple[str, ...]) -> tuple[st
     return wanted
 
 
+def still_allowed(granted: tuple[str, ...], app: OAuthApp) -> tuple[str, ...]:
+    """The part of a grant the client may still hold: scopes withdrawn from the app since are gone for good.
+
+    A refresh family (or a pending code) carries the scopes of its consent; the app's scopes are the ceiling an
+    administrator sets now. A scope removed from the app must not live on in tokens minted from an older grant.
+    """
+    return tuple(s for s in granted if s in app.scopes)
+
+
 def _respond(ctx: Context, app: OAuthApp, body: dict[str, Any]) -> web.Response:
     """Browser apps get the refresh token only as an HttpOnly cookie scoped to the token path, never in the body."""
     cookie = body.pop("refresh_token", None) if app.refresh_in_cookie else None
@@ -67,6 +76,8 @@ async def _authorization_code(ctx: Context, app: OAuthApp, form: dict[str, str],
             return "the code has expired"
         if not pkce.verify(form["code_verifier"], code.code_challenge):
             return "PKCE verification failed"
+        if not still_allowed(code.scopes, app):
+            return "none of the scopes of this code is still allowed for this client"
         return None
 
     def issue(code: AuthCode) -> tuple[TokenFamily, RefreshRecord | None, AccessRecord]:
@@ -76,7 +87,7 @@ async def _authorization_code(ctx: Context, app: OAuthApp, form: dict[str, str],
             subject=code.subject,
             tenant_id=code.tenant_id,
             roles=code.roles,
-            scopes=code.scopes,
+            scopes=still_allowed(code.scopes, app),
             created_at=now,
             absolute_expires_at=now + ctx.config.refresh_absolute_ttl,
         )
@@ -125,7 +136,10 @@ async def _refresh_token(
     narrowed: dict[str, tuple[str, ...]] = {}
 
     def successor(family: TokenFamily, now: float) -> tuple[RefreshRecord, AccessRecord, str]:
-        scopes = requested_scopes(form, family.scopes)
+        remaining = still_allowed(family.scopes, app)
+        if not remaining:  # raised inside the rotation's transaction: nothing is consumed or issued
+            raise OAuthError("invalid_grant", "none of the scopes of this grant is still allowed for this client")
+        scopes = requested_scopes(form, remaining)
         narrowed["scopes"] = scopes
         access = ctx.issuer.for_family(family, now, scopes)
         raw, record = ctx.issuer.refresh(family, now)

@@ -26,7 +26,11 @@ from controlplane.store.models import (
     TokenFamily,
     User,
     dump_list,
+    load_list,
 )
+from coresdk.masking.engine import Masker
+
+_MASKER = Masker(None)  # detectors and the default (replace) policy: no key needed, nothing reversible
 
 
 class Rotation(enum.Enum):
@@ -58,17 +62,26 @@ async def _event(
     family_id: str = "",
     ip: str = "",
     detail: dict[str, Any] | None = None,
+    admin: bool = False,
+    resource: str = "",
 ) -> None:
+    """One token event: a row of token_events and a record of the control plane's own audit chain, in tx.
+
+    admin=True marks an action taken with the admin token (actor "admin", action "admin.<type>"). The chain's
+    metadata goes through the masking detectors, like every record a sidecar appends: a username typed into the
+    sign-in form may be an e-mail address, and it must not be hashed into the chain as typed.
+    """
+    metadata, _ = _MASKER.mask_json({"subject": subject, **(detail or {})})
     await append_own(
         tx,
         {
-            "actor": client_id or "controlplane",
-            "action": f"token.{type_}",
-            "resource": f"family/{family_id}" if family_id else f"client/{client_id}",
+            "actor": "admin" if admin else client_id or "controlplane",
+            "action": f"admin.{type_}" if admin else f"token.{type_}",
+            "resource": resource or (f"family/{family_id}" if family_id else f"client/{client_id}"),
             "outcome": "alert" if type_ in ("refresh_replay", "code_replay", "login_failed") else "success",
             "ip": ip,
             "reason": str((detail or {}).get("reason", "")),
-            "metadata": {"subject": subject, **(detail or {})},
+            "metadata": metadata,
         },
     )
     await tx.execute(
@@ -81,6 +94,13 @@ async def _event(
         ip,
         json.dumps(detail or {}, sort_keys=True),
         now,
+    )
+
+
+async def _app_event(tx: Tx, type_: str, app: OAuthApp, now: float, ip: str, detail: dict[str, Any]) -> None:
+    """An admin action on an app (created, updated, scopes narrowed, secret rotated, deleted)."""
+    await _event(
+        tx, type_, now, client_id=app.client_id, ip=ip, admin=True, resource=f"app/{app.client_id}", detail=detail
     )
 
 
@@ -140,6 +160,55 @@ async def _revoke_family(tx: Tx, family_id: str, reason: str, now: float) -> lis
     return await _revoke_access_rows(tx, rows, now)
 
 
+async def _withdraw_scopes(tx: Tx, app: OAuthApp, removed: tuple[str, ...], now: float, ip: str) -> None:
+    """Take withdrawn scopes out of every live grant of the app, so none outlives the PATCH by a refresh or a TTL."""
+    await tx.serialize("coresdk-revocations")
+    narrowed = revoked = 0
+    families = await tx.fetch(
+        "SELECT id, scopes FROM token_families WHERE client_id = $1 AND revoked_at IS NULL", app.client_id
+    )
+    for fam in families:
+        granted = load_list(fam["scopes"])
+        if not any(s in removed for s in granted):
+            continue
+        remaining = [s for s in granted if s in app.scopes]
+        if remaining:
+            await tx.execute("UPDATE token_families SET scopes = $1 WHERE id = $2", dump_list(remaining), fam["id"])
+            narrowed += 1
+        else:
+            jtis = await _revoke_family(tx, fam["id"], "scopes_withdrawn", now)
+            await _event(
+                tx,
+                "revoked",
+                now,
+                client_id=app.client_id,
+                family_id=fam["id"],
+                ip=ip,
+                detail={"reason": "scopes_withdrawn", "access_tokens": len(jtis)},
+            )
+            revoked += 1
+    rows = await tx.fetch(
+        "SELECT jti, expires_at, scopes FROM access_tokens WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        app.client_id,
+        now,
+    )
+    holding = [r for r in rows if any(s in removed for s in load_list(r["scopes"]))]
+    jtis = await _revoke_access_rows(tx, holding, now)
+    await _app_event(
+        tx,
+        "app_scopes_narrowed",
+        app,
+        now,
+        ip,
+        {
+            "removed": list(removed),
+            "families_narrowed": narrowed,
+            "families_revoked": revoked,
+            "access_tokens_revoked": len(jtis),
+        },
+    )
+
+
 class _GroupCommit:
     """Concurrent access-token records share one transaction (one fsync); each caller returns only after commit."""
 
@@ -188,7 +257,7 @@ class Store:
 
     # --- apps -----------------------------------------------------------------------------------------------
 
-    async def insert_app(self, app: OAuthApp, secret: ClientSecret | None, now: float) -> None:
+    async def insert_app(self, app: OAuthApp, secret: ClientSecret | None, now: float, ip: str = "") -> None:
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO oauth_apps (id, client_id, name, client_type, scopes, redirect_uris, grant_types, "
@@ -214,10 +283,24 @@ class Store:
                     secret.created_at,
                     secret.expires_at,
                 )
-            await _event(tx, "app_created", now, client_id=app.client_id)
+            await _app_event(
+                tx,
+                "app_created",
+                app,
+                now,
+                ip,
+                {"name": app.name, "client_type": app.client_type, "scopes": list(app.scopes)},
+            )
 
-    async def update_app(self, app: OAuthApp) -> None:
+    async def update_app(self, app: OAuthApp, changed: tuple[str, ...], now: float, ip: str = "") -> None:
+        """Apply an admin PATCH; withdrawn scopes are withdrawn from every grant the app holds, in the same step.
+
+        Families keep only the scopes the app still has (a family left with none is revoked), and live access
+        tokens carrying a withdrawn scope are revoked (they reach sidecars through the revocation feed).
+        """
         async with self.db.transaction() as tx:
+            row = await tx.fetchrow("SELECT scopes FROM oauth_apps WHERE id = $1", app.id)
+            before = load_list(row["scopes"]) if row else ()
             await tx.execute(
                 "UPDATE oauth_apps SET name = $1, scopes = $2, redirect_uris = $3, grant_types = $4, "
                 "refresh_in_cookie = $5, tenant_id = $6, updated_at = $7 WHERE id = $8",
@@ -230,6 +313,23 @@ class Store:
                 app.updated_at,
                 app.id,
             )
+            removed = tuple(s for s in before if s not in app.scopes)
+            added = tuple(s for s in app.scopes if s not in before)
+            await _app_event(
+                tx,
+                "app_updated",
+                app,
+                now,
+                ip,
+                {
+                    "fields": list(changed),
+                    "scopes": list(app.scopes),
+                    "added": list(added),
+                    "removed": list(removed),
+                },
+            )
+            if removed:
+                await _withdraw_scopes(tx, app, removed, now, ip)
 
     async def app_by_id(self, app_id: str) -> OAuthApp | None:
         async with self.db.transaction() as tx:
@@ -246,7 +346,7 @@ class Store:
             rows = await tx.fetch("SELECT * FROM oauth_apps ORDER BY created_at")
         return [OAuthApp.from_row(r) for r in rows]
 
-    async def delete_app(self, app: OAuthApp, now: float) -> None:
+    async def delete_app(self, app: OAuthApp, now: float, ip: str = "") -> None:
         """Delete the app and revoke every token it holds."""
         async with self.db.transaction() as tx:
             families = await tx.fetch(
@@ -262,7 +362,14 @@ class Store:
             await _revoke_access_rows(tx, rows, now)
             await tx.execute("DELETE FROM client_secrets WHERE app_id = $1", app.id)
             await tx.execute("DELETE FROM oauth_apps WHERE id = $1", app.id)
-            await _event(tx, "app_deleted", now, client_id=app.client_id)
+            await _app_event(
+                tx,
+                "app_deleted",
+                app,
+                now,
+                ip,
+                {"families_revoked": len(families)},
+            )
 
     async def client_with_secrets(self, client_id: str) -> tuple[OAuthApp, list[ClientSecret]] | None:
         """The app and its secrets in one transaction (the hot path of client authentication)."""
@@ -278,7 +385,9 @@ class Store:
             rows = await tx.fetch("SELECT * FROM client_secrets WHERE app_id = $1 ORDER BY created_at", app_id)
         return [ClientSecret.from_row(r) for r in rows]
 
-    async def rotate_secret(self, app: OAuthApp, new: ClientSecret, previous_expire_at: float, now: float) -> None:
+    async def rotate_secret(
+        self, app: OAuthApp, new: ClientSecret, previous_expire_at: float, now: float, ip: str = ""
+    ) -> None:
         """Add a new secret; secrets still without an expiry now expire at previous_expire_at (grace)."""
         async with self.db.transaction() as tx:
             await tx.execute(
@@ -295,13 +404,18 @@ class Store:
                 new.created_at,
                 new.expires_at,
             )
-            await _event(
-                tx, "secret_rotated", now, client_id=app.client_id, detail={"previous_expire_at": previous_expire_at}
+            await _app_event(
+                tx,
+                "secret_rotated",
+                app,
+                now,
+                ip,
+                {"previous_expire_at": previous_expire_at, "secret_id": new.id},
             )
 
     # --- users ----------------------------------------------------------------------------------------------
 
-    async def insert_user(self, user: User) -> None:
+    async def insert_user(self, user: User, ip: str = "") -> None:
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO users (id, subject, tenant_id, roles, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -313,7 +427,14 @@ class Store:
                 user.created_at,
             )
             await _event(
-                tx, "user_created", user.created_at, subject=user.subject, detail={"tenant_id": user.tenant_id}
+                tx,
+                "user_created",
+                user.created_at,
+                subject=user.subject,
+                ip=ip,
+                admin=True,
+                resource=f"user/{user.id}",
+                detail={"tenant_id": user.tenant_id, "roles": list(user.roles)},
             )
 
     async def user_by_subject(self, subject: str) -> User | None:
@@ -331,15 +452,41 @@ class Store:
             rows = await tx.fetch("SELECT * FROM users ORDER BY created_at")
         return [User.from_row(r) for r in rows]
 
-    async def delete_user(self, user: User, now: float) -> None:
+    async def delete_user(self, user: User, now: float, ip: str = "") -> None:
+        """Delete the user and everything it could still redeem: pending codes are burned, families revoked.
+
+        Serialised with code redemption on the subject, so a code being exchanged at this moment either finds the
+        user gone or its new family is seen (and revoked) here.
+        """
         async with self.db.transaction() as tx:
+            await tx.serialize(f"user:{user.subject}")
+            burned = await tx.execute("DELETE FROM auth_codes WHERE subject = $1 AND used_at IS NULL", user.subject)
             families = await tx.fetch(
-                "SELECT id FROM token_families WHERE subject = $1 AND revoked_at IS NULL", user.subject
+                "SELECT id, client_id FROM token_families WHERE subject = $1 AND revoked_at IS NULL", user.subject
             )
             for fam in families:
-                await _revoke_family(tx, fam["id"], "user_deleted", now)
+                jtis = await _revoke_family(tx, fam["id"], "user_deleted", now)
+                await _event(
+                    tx,
+                    "revoked",
+                    now,
+                    client_id=fam["client_id"],
+                    subject=user.subject,
+                    family_id=fam["id"],
+                    ip=ip,
+                    detail={"reason": "user_deleted", "access_tokens": len(jtis)},
+                )
             await tx.execute("DELETE FROM users WHERE id = $1", user.id)
-            await _event(tx, "user_deleted", now, subject=user.subject)
+            await _event(
+                tx,
+                "user_deleted",
+                now,
+                subject=user.subject,
+                ip=ip,
+                admin=True,
+                resource=f"user/{user.id}",
+                detail={"codes_burned": burned, "families_revoked": len(families)},
+            )
 
     # --- authorization codes --------------------------------------------------------------------------------
 
@@ -400,6 +547,9 @@ class Store:
             refusal = accept(code)
             if refusal is not None:
                 return refusal, code
+            await tx.serialize(f"user:{code.subject}")
+            if await tx.fetchrow("SELECT id FROM users WHERE subject = $1", code.subject) is None:
+                return "the user of this code no longer exists", code
             family, refresh, access = issue(code)
             await tx.execute(
                 "INSERT INTO token_families (id, client_id, subject, tenant_id, roles, scopes, created_at, "
@@ -446,6 +596,11 @@ class Store:
                 record = RefreshRecord.from_row(row)
                 frow = await tx.fetchrow("SELECT * FROM token_families WHERE id = $1", record.family_id)
                 assert frow is not None
+                if tx.dialect != "sqlite":  # SQLite runs one writer at a time already
+                    # serialised with user deletion, then re-read: a family revoked a moment ago is seen as revoked
+                    await tx.serialize(f"user:{frow['subject']}")
+                    frow = await tx.fetchrow("SELECT * FROM token_families WHERE id = $1", record.family_id)
+                    assert frow is not None
                 family = TokenFamily.from_row(frow)
                 if family.client_id != client_id:
                     return RotationResult(Rotation.INVALID, reason="refresh token was issued to another client")

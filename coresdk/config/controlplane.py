@@ -26,6 +26,7 @@ from coresdk.proxies import TrustedProxies, parse_trusted_proxies
 MAX_ACCESS_TTL = 3600
 CODE_TTL = 60
 MAX_REFRESH_GRACE = 60
+SQLITE_SINGLE_NODE = "CORESDK_CP_SQLITE_SINGLE_NODE"
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,22 @@ def _key_name(env: Env, issuer: str) -> str:
     return name
 
 
-def _database_url(env: Env, data_dir: Path) -> str:
+def _database_url(env: Env, data_dir: Path, development: bool) -> str:
+    """The store; in production PostgreSQL, unless one single-node control plane on SQLite is asked for by name.
+
+    SQLite holds one process's writes on one disk: no replica, no failover, and a second control plane on the same
+    file would fight over it. That is right for a laptop and may be a deliberate choice for a small single node,
+    never a silent default of a production deployment.
+    """
     url = env.raw("DATABASE_URL") or f"sqlite:///{data_dir / 'controlplane.db'}"
     if not url.startswith(("sqlite:///", "postgres://", "postgresql://")):
         raise ConfigError("DATABASE_URL", "must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    if url.startswith("sqlite:///") and not development and not env.flag(SQLITE_SINGLE_NODE, False):
+        raise ConfigError(
+            "DATABASE_URL",
+            "production needs PostgreSQL (postgresql://USER@HOST:PORT/DB); SQLite is for development "
+            f"(CORESDK_ENV=development) or a deliberately single-node control plane ({SQLITE_SINGLE_NODE}=true)",
+        )
     return url
 
 
@@ -190,7 +203,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
         issuer=issuer,
         audience=env.text("CORESDK_TOKEN_AUDIENCE", DEV_AUDIENCE) or DEV_AUDIENCE,
         data_dir=data_dir,
-        database_url=_database_url(env, data_dir),
+        database_url=_database_url(env, data_dir, development),
         admin_token=_secret(env, "CPOD_ADMIN_TOKEN", development, data_dir / "admin-token"),
         sidecar_token=_shared_sidecar_token(env, development, data_dir),
         server_secret=_secret(env, "CORESDK_SERVER_SECRET", development, data_dir / "server-secret").encode(),

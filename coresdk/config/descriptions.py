@@ -82,7 +82,8 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_SIDECAR_TOKEN": "shared sidecar credential, accepted only in development; sidecars enrol instead "
     "(`coresdk sidecar enrol`, POST /api/v1/sidecars)",
     "CORESDK_SERVER_SECRET": "root secret for the client-secret pepper, token hashes and sealed values",
-    "DATABASE_URL": "sqlite:///PATH (default, embedded) or postgresql://USER@HOST:PORT/DB",
+    "DATABASE_URL": "postgresql://USER@HOST:PORT/DB; sqlite:///PATH (the default) only in development or single-node",
+    "CORESDK_CP_SQLITE_SINGLE_NODE": "`true` lets a production control plane run on SQLite: one process, one disk",
     "CORESDK_RATE_CLIENT_RPS": "token endpoint requests per second per client",
     "CORESDK_RATE_CLIENT_BURST": "token endpoint burst per client",
     "CORESDK_RATE_IP_RPS": "requests per second per source address",

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from coresdk.doctor import credentials, identity, network, operations, seams, secrets
+from coresdk.doctor import credentials, entitlements, identity, network, operations, seams, secrets
 from coresdk.doctor.model import Check, Context, Result, Status
 
 CHECKS: list[Check] = [
@@ -16,6 +16,7 @@ CHECKS: list[Check] = [
     *credentials.CHECKS,
     *secrets.CHECKS,
     *operations.CHECKS,
+    *entitlements.CHECKS,
     *seams.CHECKS,
 ]
 

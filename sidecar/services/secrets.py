@@ -1,4 +1,9 @@
-"""gRPC edge of secrets: SecretsService.ResolveSecret, Encrypt, Decrypt. Fail closed when Vault is not configured."""
+"""gRPC edge of secrets: SecretsService.ResolveSecret, Encrypt, Decrypt. Fail closed when Vault is not configured.
+
+Every ResolveSecret and Decrypt answer — the value, or the refusal — is given only after its audit record (path or
+key id, caller, outcome; never the value) is durable in the sidecar's chain; if it cannot be written the caller gets
+UNAVAILABLE instead.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,38 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from coresdk import reasons
+from coresdk.audit.record import clip
+from coresdk.encryption.envelope import decode
 from coresdk.errors import CoreSDKError, NotFound, Unavailable
 from coresdk.v1 import secrets_pb2, secrets_pb2_grpc
 from sidecar.grpc_errors import abort
 from sidecar.metrics import SidecarMetrics
+from sidecar.secrets.audit import DECRYPT_ACTION, RESOLVE_ACTION, Access, SecretsTrail
 from sidecar.secrets.encryption import Encryptor
 from sidecar.secrets.resolver import SecretResolver
 
 
+def _key_id(ciphertext: str) -> str:
+    """mode:key of a ciphertext (transit key name or data-key version), or "unknown" when it is not one of ours."""
+    try:
+        envelope = decode(ciphertext)
+    except CoreSDKError:
+        return "unknown"
+    return clip(f"{envelope.mode}:{envelope.key}", 128)
+
+
 class SecretsService(secrets_pb2_grpc.SecretsServiceServicer):
-    def __init__(self, resolver: SecretResolver | None, encryptor: Encryptor | None, metrics: SidecarMetrics) -> None:
+    def __init__(
+        self,
+        resolver: SecretResolver | None,
+        encryptor: Encryptor | None,
+        metrics: SidecarMetrics,
+        trail: SecretsTrail,
+    ) -> None:
         self._resolver = resolver
         self._encryptor = encryptor
         self._metrics = metrics
+        self._trail = trail
 
     def _need(self) -> tuple[SecretResolver, Encryptor]:
         if self._resolver is None or self._encryptor is None:
@@ -31,9 +55,29 @@ class SecretsService(secrets_pb2_grpc.SecretsServiceServicer):
         self._metrics.requests.labels(method, err.reason).inc()
         await abort(context, err)
 
+    async def _audited(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        access: Access,
+        err: CoreSDKError | None,
+    ) -> None:
+        """Record the answer about to be given; abort with UNAVAILABLE if it cannot be, else with err if any."""
+        try:
+            await self._trail.append(access, context, err)
+        except CoreSDKError as audit_err:
+            await self._guard(method, context, audit_err)
+        if err is not None:
+            await self._guard(method, context, err)
+
     async def ResolveSecret(  # noqa: N802
         self, request: secrets_pb2.ResolveSecretRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> secrets_pb2.ResolveSecretResponse:
+        access = Access(
+            RESOLVE_ACTION,
+            f"secret/{request.path}",
+            {"path": clip(request.path), "field": clip(request.key), "version_requested": request.version},
+        )
         try:
             resolver, _ = self._need()
             secret = await resolver.resolve(request.path, request.version)
@@ -49,8 +93,10 @@ class SecretsService(secrets_pb2_grpc.SecretsServiceServicer):
             else:
                 reply.data.update(secret.data)
         except CoreSDKError as err:
-            await self._guard("ResolveSecret", context, err)
+            await self._audited("ResolveSecret", context, access, err)
             raise
+        access.metadata.update(version=secret.version, stale=secret.stale)
+        await self._audited("ResolveSecret", context, access, None)
         self._metrics.requests.labels("ResolveSecret", "stale" if secret.stale else "ok").inc()
         return reply
 
@@ -69,11 +115,18 @@ class SecretsService(secrets_pb2_grpc.SecretsServiceServicer):
     async def Decrypt(  # noqa: N802
         self, request: secrets_pb2.DecryptRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> secrets_pb2.DecryptResponse:
+        key_id = _key_id(request.ciphertext)
+        access = Access(
+            DECRYPT_ACTION,
+            f"key/{key_id}",
+            {"key_id": key_id, "context": clip(request.associated_data.decode(errors="replace"))},
+        )
         try:
             _, encryptor = self._need()
             plaintext = await encryptor.decrypt(request.ciphertext, request.associated_data)
         except CoreSDKError as err:
-            await self._guard("Decrypt", context, err)
+            await self._audited("Decrypt", context, access, err)
             raise
+        await self._audited("Decrypt", context, access, None)
         self._metrics.requests.labels("Decrypt", "ok").inc()
         return secrets_pb2.DecryptResponse(plaintext=plaintext)

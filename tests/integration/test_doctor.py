@@ -31,6 +31,8 @@ from tests.support.ports import free_port
 from tests.support.processes import ROOT, SidecarProcess
 from tests.support.tokens import SigningKey
 
+PLANS = {"plans": {"standard": {"requests_per_minute": 600, "burst": 50}}, "default_plan": "standard"}
+
 
 class Deployment:
     def __init__(self, tmp: Path, bao: OpenBao) -> None:
@@ -62,7 +64,11 @@ class Deployment:
             )
         )
         self.upstream = Upstream()
-        self.gateway = GatewayProcess(self.upstream, self.sidecar.target, cp_url=self.cp.url, env=chains)
+        self.routes = tmp / "routes.json"  # the example map with plans named, as production needs
+        self.routes.write_text(json.dumps({**json.loads((ROOT / "config" / "routes.json").read_text()), **PLANS}))
+        self.gateway = GatewayProcess(
+            self.upstream, self.sidecar.target, cp_url=self.cp.url, routes_file=self.routes, env=chains
+        )
         # One refused request: the gateway audits it, the sidecar ships it, the control plane chains it.
         assert requests.get(f"{self.gateway.url}/v1/orders", timeout=10).status_code == 401
         deadline = time.monotonic() + 20
@@ -76,7 +82,7 @@ class Deployment:
             **self.sidecar.env,
             "CORESDK_CP_URL": self.cp.url,
             "CORESDK_GATEWAY_URL": self.gateway.url,
-            "CORESDK_ROUTES_FILE": str(ROOT / "config" / "routes.json"),
+            "CORESDK_ROUTES_FILE": str(self.routes),
             "CPOD_ADMIN_TOKEN": ADMIN_TOKEN,
         }
         self.env.pop("CORESDK_SIDECAR_TOKEN")  # a production deployment has no shared sidecar token
@@ -331,8 +337,26 @@ def test_masking_unavailable_fails(deployment: Deployment) -> None:
 
 def test_a_broken_route_map_fails(deployment: Deployment, tmp_path: Path) -> None:
     routes = tmp_path / "routes.json"
-    routes.write_text(json.dumps({"routes": [{"method": "GET", "path": "/v1/x", "permission": "x:export"}]}))
+    routes.write_text(json.dumps({"routes": [{"method": "GET", "path": "/v1/x", "permission": "x:export"}], **PLANS}))
     assert failing(deployment.doctor(CORESDK_ROUTES_FILE=str(routes))) == {"gateway.routes"}
+
+
+def test_a_route_map_without_plans_fails(deployment: Deployment, tmp_path: Path) -> None:
+    """Without plans the gateway gives every tenant an unlimited plan: the doctor makes that explicit."""
+    implicit = tmp_path / "implicit.json"
+    example = json.loads((ROOT / "config" / "routes.json").read_text())
+    implicit.write_text(json.dumps({k: v for k, v in example.items() if k not in ("plans", "tenants", "default_plan")}))
+    results = deployment.doctor(CORESDK_ROUTES_FILE=str(implicit))
+    assert failing(results) == {"gateway.entitlements"}
+    assert "unlimited" in results["gateway.entitlements"].detail
+    nobody = tmp_path / "nobody.json"
+    nobody.write_text(json.dumps({**json.loads(implicit.read_text()), "plans": PLANS["plans"]}))
+    results = deployment.doctor(CORESDK_ROUTES_FILE=str(nobody))
+    assert failing(results) == set()
+    assert results["gateway.entitlements"].status is Status.WARN
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**json.loads(implicit.read_text()), "plans": {"p": {"requests_per_minute": 0}}}))
+    assert failing(deployment.doctor(CORESDK_ROUTES_FILE=str(bad))) == {"gateway.entitlements"}
 
 
 def test_an_application_reachable_without_the_gateway_fails(deployment: Deployment) -> None:

@@ -259,12 +259,7 @@ async def test_admin_tenant_bypass_is_explicit_and_audited(jwks: JwksServer, tmp
             d.decision_id,
         )
         assert records[0]["metadata"]["principal_tenant_id"] == "tenant-ops"
-        deadline = time.monotonic() + 20
-        checks: dict[str, Any] = {}
-        while time.monotonic() < deadline and checks.get(ISSUER) is not True:
-            with contextlib.suppress(OSError, ValueError):
-                checks = json.loads(broken_audit.health("/readyz")[1]).get("checks", {})
-            time.sleep(0.1)
+        checks = broken_audit.readiness_checks(until=ISSUER)
         assert checks == {ISSUER: True, "audit": False}  # keys loaded, journal unusable: not ready
         async with grpc.aio.insecure_channel(broken_audit.target) as ch:
             stub = policy_pb2_grpc.PolicyServiceStub(ch)

@@ -57,6 +57,8 @@ class ControlPlaneProcess:
                 "CORESDK_RATE_LOGIN_PER_MIN": "1000",
             }
         )
+        if database_url.startswith("sqlite:///"):  # production refuses SQLite unless single-node is stated
+            self.env["CORESDK_CP_SQLITE_SINGLE_NODE"] = "true"
         self.env.update(extra_env)
         self.log_path = data_dir / f"controlplane-{self.port}.log"
         self._chain_credentials: dict[str, str] = {}

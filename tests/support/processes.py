@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -85,6 +87,16 @@ class SidecarProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"sidecar not ready in {timeout}s:\n{self.output()}")
+
+    def readiness_checks(self, until: str, timeout: float = 20.0) -> dict[str, object]:
+        """The /readyz checks once check `until` is true (for a sidecar that is meant never to become ready)."""
+        deadline = time.monotonic() + timeout
+        checks: dict[str, object] = {}
+        while time.monotonic() < deadline and checks.get(until) is not True:
+            with contextlib.suppress(OSError, ValueError):
+                checks = json.loads(self.health("/readyz")[1]).get("checks", {})
+            time.sleep(0.1)
+        return checks
 
     def output(self) -> str:
         self._log.flush()
