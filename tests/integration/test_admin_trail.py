@@ -19,7 +19,7 @@ import requests
 
 from coresdk.audit.record import GENESIS_HASH, seal, utc_timestamp, validate_fields
 from tests.support.browser import sign_in
-from tests.support.controlplane import SIDECAR_TOKEN, ControlPlaneProcess
+from tests.support.controlplane import ControlPlaneProcess
 from tests.support.oauth import pkce_session
 
 RETENTION_DAYS = 400  # the control plane's default, which the test fixture keeps
@@ -171,7 +171,7 @@ def ingest_fresh_chain(cp: ControlPlaneProcess, records: int) -> str:
         )
         previous = sealed.record_hash
         assert hashlib.sha256(sealed.canonical).hexdigest() == sealed.record_hash
-    resp = cp.admin("POST", "/api/v1/audit/ingest", {"records": items}, token=SIDECAR_TOKEN)
+    resp = cp.admin("POST", "/api/v1/audit/ingest", {"records": items}, token=cp.chain_credential(chain))
     assert resp.status_code == 200, resp.text
     return chain
 

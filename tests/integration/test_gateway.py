@@ -179,6 +179,7 @@ def test_plans_and_quotas_per_tenant(
     upstream: Upstream, sidecar: SidecarProcess, keys: dict[str, SigningKey], tmp_path: Path
 ) -> None:
     routes = json.loads((ROOT / "config" / "routes.json").read_text())
+    routes.pop("default_plan", None)  # only the tenants listed have a plan
     routes.update({"plans": {"tiny": {"requests_per_minute": 6, "burst": 2}}, "tenants": {"tenant-a": "tiny"}})
     path = tmp_path / "routes.json"
     path.write_text(json.dumps(routes))
