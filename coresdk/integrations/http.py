@@ -25,6 +25,7 @@ MAX_TOKEN = 16384
 RETRY_AFTER_SECONDS = "5"
 # RFC 6750 §2.1 b64token
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 
 _ERROR: dict[Code, tuple[str, str]] = {
     Code.INVALID_ARGUMENT: ("invalid_request", "invalid request"),
@@ -67,19 +68,24 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _header_safe(reason: str) -> str:
+    """A reason fit for a quoted-string header value: custom (Rego) reasons are policy text, not ours to trust."""
+    return _UNSAFE.sub("_", reason)[:128] or "UNKNOWN"
+
+
 def answer(err: SidecarError) -> Answer:
     error, what = _ERROR[err.code]
-    description = f"{what} ({err.reason})"
+    description = f"{what} ({_header_safe(err.reason)})"
     headers: dict[str, str] = {}
     if isinstance(err, TokenMissing):
-        description = "a Bearer token is required"
+        description = "a Bearer token is required (TOKEN_MISSING)"
         headers["WWW-Authenticate"] = f'Bearer realm="{REALM}"'
     elif isinstance(err, AuthenticationFailed):
         refused = f'error="invalid_token", error_description="{description}"'
         headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", {refused}'
     elif isinstance(err, ScopeMissing):
         error = "insufficient_scope"
-        scope = f', scope="{err.permission}"' if err.permission else ""
+        scope = f', scope="{_header_safe(err.permission)}"' if err.permission else ""
         headers["WWW-Authenticate"] = f'Bearer realm="{REALM}", error="insufficient_scope"{scope}'
     elif isinstance(err, Forbidden):
         pass
