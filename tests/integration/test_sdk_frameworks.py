@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -22,6 +24,7 @@ import uvicorn
 from aiohttp import web
 from fastapi import FastAPI, Request, Security
 from flask import Flask, g
+from flask import request as flask_request
 from werkzeug.serving import make_server
 
 from coresdk.client import AsyncClient, Client, ClientSettings, Principal
@@ -29,6 +32,7 @@ from coresdk.integrations import aiohttp as sdk_aiohttp
 from coresdk.integrations import fastapi as sdk_fastapi
 from coresdk.integrations import flask as sdk_flask
 from coresdk.integrations.audit import Audit, SyncAudit
+from coresdk.integrations.log_masking import MaskingFilter
 from sidecar.audit.journal import Journal
 from tests.support.jwks_server import JwksServer
 from tests.support.ports import free_port
@@ -37,6 +41,7 @@ from tests.support.tokens import ISSUER, SigningKey, claims
 
 CHAIN = "sdk-frameworks"
 CONTACT = "jane.doe@example.com"
+app_log = logging.getLogger("sdk-test-app")
 VARIANTS = ["fastapi", "fastapi+middleware", "aiohttp", "aiohttp+middleware", "flask"]
 
 
@@ -75,8 +80,11 @@ def fastapi_app(client: AsyncClient, calls: Counter[str], middleware: bool) -> F
         return {"ok": True}
 
     @app.get("/orders")
-    async def orders(principal: Annotated[Principal, Security(sdk_fastapi.require("orders:read"))]) -> dict[str, Any]:
+    async def orders(
+        request: Request, principal: Annotated[Principal, Security(sdk_fastapi.require("orders:read"))]
+    ) -> dict[str, Any]:
         calls["orders"] += 1
+        app_log.warning("orders for %s (%s)", principal.claims.get("email"), request.headers["authorization"])
         return {"subject": principal.subject, "tenant": principal.tenant_id, "scopes": list(principal.scopes)}
 
     @app.post("/orders")
@@ -119,6 +127,7 @@ def aiohttp_app(client: AsyncClient, calls: Counter[str], middleware: bool) -> w
     async def orders(request: web.Request) -> web.Response:
         calls["orders"] += 1
         p = sdk_aiohttp.principal_of(request)
+        app_log.warning("orders for %s (%s)", p.claims.get("email"), request.headers["Authorization"])
         return web.json_response({"subject": p.subject, "tenant": p.tenant_id, "scopes": list(p.scopes)})
 
     @require("orders:write")
@@ -159,6 +168,7 @@ def flask_app(client: Client, calls: Counter[str]) -> Flask:
     def orders() -> dict[str, Any]:
         calls["orders"] += 1
         p = g.principal
+        app_log.warning("orders for %s (%s)", p.claims.get("email"), flask_request.headers["Authorization"])
         return {"subject": p.subject, "tenant": p.tenant_id, "scopes": list(p.scopes)}
 
     @app.post("/orders")
@@ -397,3 +407,21 @@ async def test_a_refusal_inside_an_audited_block_is_recorded_as_a_denial(
     )
     assert record["actor"] == "purger"
     assert CONTACT not in json.dumps(record)  # metadata masked by the sidecar before hashing
+
+
+async def test_the_logging_filter_leaves_no_email_or_token_in_the_applications_logs(
+    apps: Apps, http: aiohttp.ClientSession, keys: dict[str, SigningKey]
+) -> None:
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.addFilter(MaskingFilter())
+    app_log.addHandler(handler)
+    try:
+        headers = bearer(keys, email=CONTACT)
+        status, _, _ = await call(http, "GET", f"{apps.ok.url}/orders", headers=headers)
+    finally:
+        app_log.removeHandler(handler)
+    assert status == 200
+    text = captured.getvalue()
+    assert text.startswith("orders for ")  # the line was written, masked
+    assert CONTACT not in text and headers["Authorization"].split()[1] not in text
