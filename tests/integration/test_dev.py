@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.devsystem import start_dev
 from tests.support.ports import free_port
 from tests.support.processes import ROOT
 
@@ -67,7 +68,6 @@ def test_controlplane_refuses_production_without_signing_key() -> None:
 def test_ctrl_c_stops_every_process_cleanly(tmp_path: Path) -> None:
     """Ctrl-C in a terminal signals the whole process group: every service stops and frees its port."""
     import signal
-    import time
 
     ports = {
         "CORESDK_CP_ADDR": free_port(),
@@ -81,22 +81,9 @@ def test_ctrl_c_stops_every_process_cleanly(tmp_path: Path) -> None:
         **{k: f"127.0.0.1:{p}" for k, p in ports.items()},
         CORESDK_SIDECAR_ADDR=f"[::1]:{sidecar_port}",
     )
-    coresdk = str(Path(sys.executable).parent / "coresdk")
     log = tmp_path / "dev.out"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [coresdk, "dev", "--data-dir", str(tmp_path / "data")],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_dev(env, tmp_path / "data", log)
     try:
-        deadline = time.monotonic() + 90
-        while "Press Ctrl-C to stop." not in log.read_text() and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.2)
-        assert "Press Ctrl-C to stop." in log.read_text()
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(60) == 0, log.read_text()
     finally:
