@@ -21,8 +21,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.load import run_load
 from coresdk.audit.chain import StoredRecord, verify_chain
+from coresdk.audit.journal import Journal
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
-from sidecar.audit.journal import Journal
 from tests.support.jwks_server import JwksServer
 from tests.support.processes import SidecarProcess, trusting
 from tests.support.tokens import SigningKey

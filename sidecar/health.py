@@ -8,12 +8,12 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sidecar.metrics import SidecarMetrics
+from coresdk.metrics import EngineMetrics
 
 SUBSYSTEMS = ("revocations", "audit")
 
 
-def health_app(metrics: SidecarMetrics, readiness: Callable[[], dict[str, bool]]) -> web.Application:
+def health_app(metrics: EngineMetrics, readiness: Callable[[], dict[str, bool]]) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 

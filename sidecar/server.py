@@ -1,4 +1,4 @@
-"""Sidecar process wiring: configuration → key sources → validator → gRPC server + loopback health/metrics.
+"""Sidecar process wiring: configuration → the engine (coresdk.engine) → gRPC server + loopback health/metrics.
 
 Start-up order keeps the fail-closed promise: the gRPC port opens at once (so callers get UNAVAILABLE rather than
 connection errors), health reports NOT_SERVING and /readyz 503 until every issuer's keys are loaded.
@@ -17,8 +17,8 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
+from coresdk.engine import Engine
 from coresdk.errors import ConfigError
-from coresdk.masking.engine import Masker
 from coresdk.runtime import listen, run_service, stop_signal
 from coresdk.v1 import (
     audit_pb2,
@@ -32,16 +32,7 @@ from coresdk.v1 import (
     secrets_pb2,
     secrets_pb2_grpc,
 )
-from sidecar.audit.journal import Journal
-from sidecar.audit.log import AuditLog
-from sidecar.audit.shipper import Shipper, load_position
-from sidecar.auth.cache import VerifiedCache
-from sidecar.auth.jwks import JwksSource
-from sidecar.auth.revocations import RevocationFeed
-from sidecar.auth.validator import TokenValidator, TrustedIssuer
 from sidecar.health import health_app
-from sidecar.metrics import SidecarMetrics
-from sidecar.policy.rego import load_evaluator
 from sidecar.secrets.audit import SecretsTrail
 from sidecar.secrets.encryption import Encryptor
 from sidecar.secrets.resolver import SecretResolver
@@ -77,24 +68,16 @@ def _server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
 
 
 class Sidecar:
+    """The gRPC face of the engine (coresdk.engine), plus what only the sidecar serves: secrets and masking."""
+
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
-        self.metrics = SidecarMetrics()
-        self.sources = [JwksSource(issuer, config.jwks, self.metrics) for issuer in config.issuers]
-        self.revocations = RevocationFeed(config.revocations) if config.revocations else None
-        self.validator = TokenValidator(
-            {s.issuer.issuer: TrustedIssuer(s.issuer, s) for s in self.sources},
-            config.tokens,
-            VerifiedCache(config.auth_cache_size),
-            self.metrics,
-            revocations=self.revocations,
-        )
+        self.engine = Engine(config.engine)
+        self.metrics = self.engine.metrics
+        self.validator = self.engine.validator
+        self.audit = self.engine.audit
+        self.masker = self.engine.masker
         self.health = health_aio.HealthServicer()
-        assert config.audit is not None
-        self.audit = AuditLog(Journal(config.audit.directory, config.audit.segment_bytes))
-        self.shipper: Shipper | None = None
-        self._position_file = config.audit.directory / "shipped.json"
-        self.masker = Masker(config.masking_hmac_key)
         self.vault = VaultSession(config.vault, self.metrics) if config.vault else None
         self.resolver = SecretResolver(self.vault, config.vault) if self.vault and config.vault else None
         self.encryptor = (
@@ -102,17 +85,12 @@ class Sidecar:
             if self.vault and self.resolver and config.vault
             else None
         )
-        self.rego = load_evaluator(config.policy)
         self._server: grpc.aio.Server | None = None
         self._health_runner: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
 
     def readiness(self) -> dict[str, bool]:
-        ready = {s.issuer.issuer: s.ready() for s in self.sources}
-        if self.revocations is not None:
-            ready["revocations"] = self.revocations.ready()
-        ready["audit"] = self.audit.ready()  # a sidecar that cannot record what it does is not ready
-        return ready
+        return self.engine.readiness()
 
     async def start(self) -> None:
         server = grpc.aio.server(
@@ -146,15 +124,7 @@ class Sidecar:
         )
         add_service(
             policy_pb2_grpc.add_PolicyServiceServicer_to_server,
-            PolicyService(
-                self.validator,
-                self.metrics,
-                self.config.admin_tenant_bypass,
-                rego=self.rego,
-                audit=self.audit,
-                audit_chain=self.config.audit.default_chain if self.config.audit else "sidecar",
-                audit_decisions=self.config.audit_decisions,
-            ),
+            PolicyService(self.engine.authorizer, self.metrics),
             server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -183,21 +153,7 @@ class Sidecar:
         self._health_runner = runner
         log.info("health listening addr=%s", self.config.health_addr)
 
-        position = await asyncio.to_thread(load_position, self._position_file) if self._position_file.exists() else {}
-        await self.audit.start(position)
-        if self.config.revocations is not None and self.audit.ready():
-            cp_base = self.config.revocations.url.rsplit("/api/v1/", 1)[0]
-            self.shipper = Shipper(
-                self.audit,
-                f"{cp_base}/api/v1/audit/ingest",
-                self.config.revocations.token,
-                self._position_file,
-                position,
-            )
-            await self.shipper.start()
-        await asyncio.gather(*(s.start() for s in self.sources))
-        if self.revocations is not None:
-            await self.revocations.start()
+        await self.engine.start()
         if self.vault is not None:
             await self.vault.start()
         self._watch = asyncio.create_task(self._watch_readiness())
@@ -226,17 +182,9 @@ class Sidecar:
             await self._server.stop(grace)
         if self._health_runner is not None:
             await self._health_runner.cleanup()
-        for source in self.sources:
-            await source.stop()
-        if self.revocations is not None:
-            await self.revocations.stop()
-        if self.shipper is not None:
-            await self.shipper.stop()
         if self.vault is not None:
             await self.vault.stop()
-        if self.rego is not None:
-            await self.rego.close()
-        self.audit.close()
+        await self.engine.stop()
 
 
 async def serve(config: SidecarConfig) -> None:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from coresdk.config.engine import DEV_AUDIENCE, DEV_CONTROL_PLANE
 from coresdk.config.env import Env, split_host_port, validate_fetch_url
-from coresdk.config.sidecar import DEV_AUDIENCE, DEV_CONTROL_PLANE
 from coresdk.errors import ConfigError
 from coresdk.proxies import TrustedProxies, parse_trusted_proxies
 

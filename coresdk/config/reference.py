@@ -16,7 +16,12 @@ from pathlib import Path
 from coresdk.config.descriptions import DESCRIPTIONS, DOCTOR_VARIABLES
 
 CONFIG_DIR = Path(__file__).resolve().parent
-SERVICES = {"sidecar": "sidecar.py", "control plane": "controlplane.py", "gateway": "gateway.py"}
+# The engine's settings (engine.py) are read by both of its faces, the sidecar and the gateway.
+SERVICES = {
+    "sidecar": ("sidecar.py", "engine.py"),
+    "control plane": ("controlplane.py",),
+    "gateway": ("gateway.py", "engine.py"),
+}
 _VARIABLE = re.compile(r"(?:CORESDK|VAULT|CPOD)_[A-Z0-9_]+|DATABASE_URL|OPA_URL")
 _KINDS = {
     "text": "text",
@@ -56,7 +61,7 @@ def _literal(node: ast.expr, constants: Mapping[str, object]) -> str:
 
 def collect() -> dict[str, Variable]:
     found: dict[str, Variable] = {}
-    for service, filename in SERVICES.items():
+    for service, filename in ((svc, name) for svc, names in SERVICES.items() for name in names):
         tree = ast.parse((CONFIG_DIR / filename).read_text())
         constants = {
             t.id: n.value.value

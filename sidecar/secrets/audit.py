@@ -14,10 +14,10 @@ from urllib.parse import unquote
 
 import grpc
 
+from coresdk.audit.log import AuditLog
 from coresdk.audit.record import clip, validate_fields
 from coresdk.errors import CoreSDKError, PermissionDenied
 from coresdk.masking.engine import Masker
-from sidecar.audit.log import AuditLog
 
 RESOLVE_ACTION = "secrets.resolve"
 DECRYPT_ACTION = "secrets.decrypt"

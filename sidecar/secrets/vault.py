@@ -19,14 +19,14 @@ from hvac import exceptions as hvac_errors
 from coresdk import reasons
 from coresdk.config.sidecar import VaultSettings
 from coresdk.errors import NotFound, PermissionDenied, Unavailable
-from sidecar.metrics import SidecarMetrics
+from coresdk.metrics import EngineMetrics
 
 log = logging.getLogger("coresdk.sidecar.vault")
 T = TypeVar("T")
 
 
 class VaultSession:
-    def __init__(self, settings: VaultSettings, metrics: SidecarMetrics) -> None:
+    def __init__(self, settings: VaultSettings, metrics: EngineMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
         self._client: hvac.Client | None = None

@@ -11,14 +11,14 @@ import grpc
 
 from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.chain import StoredRecord, verify_chain
+from coresdk.audit.log import AuditLog
 from coresdk.audit.record import INVALID, SealedRecord, parse_metadata_json, utc_timestamp, validate_fields
 from coresdk.errors import CoreSDKError, InvalidArgument
 from coresdk.masking.engine import Masker
 from coresdk.masking.fields import mask_fields
+from coresdk.metrics import EngineMetrics
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
-from sidecar.audit.log import AuditLog
 from sidecar.grpc_errors import abort
-from sidecar.metrics import SidecarMetrics
 
 MAX_BATCH = 1000
 
@@ -33,7 +33,7 @@ def _chain_id(value: str) -> str:
 
 class AuditService(audit_pb2_grpc.AuditServiceServicer):
     def __init__(
-        self, audit: AuditLog, default_chain: str, metrics: SidecarMetrics, masker: Masker | None = None
+        self, audit: AuditLog, default_chain: str, metrics: EngineMetrics, masker: Masker | None = None
     ) -> None:
         self._audit = audit
         self._masker = masker

@@ -9,17 +9,17 @@ from typing import Any
 
 import grpc
 
+from coresdk.auth.validator import TokenValidator
 from coresdk.errors import CoreSDKError
+from coresdk.metrics import EngineMetrics
 from coresdk.v1 import auth_pb2, auth_pb2_grpc, common_pb2
-from sidecar.auth.validator import TokenValidator
 from sidecar.grpc_errors import abort
-from sidecar.metrics import SidecarMetrics
 
 log = logging.getLogger("coresdk.sidecar.auth")
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, validator: TokenValidator, metrics: SidecarMetrics) -> None:
+    def __init__(self, validator: TokenValidator, metrics: EngineMetrics) -> None:
         self._validator = validator
         self._metrics = metrics
         self._requests_ok = metrics.requests.labels("Authenticate", "ok")

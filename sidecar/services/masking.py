@@ -9,9 +9,9 @@ import grpc
 
 from coresdk.errors import CoreSDKError, InvalidArgument
 from coresdk.masking.engine import MAX_INPUT, TOO_LARGE, Masker
+from coresdk.metrics import EngineMetrics
 from coresdk.v1 import masking_pb2, masking_pb2_grpc
 from sidecar.grpc_errors import abort
-from sidecar.metrics import SidecarMetrics
 from sidecar.secrets.encryption import Encryptor
 
 
@@ -31,7 +31,7 @@ class _Deferred:
 
 
 class MaskingService(masking_pb2_grpc.MaskingServiceServicer):
-    def __init__(self, masker: Masker, metrics: SidecarMetrics, encryptor: Encryptor | None = None) -> None:
+    def __init__(self, masker: Masker, metrics: EngineMetrics, encryptor: Encryptor | None = None) -> None:
         self._masker = masker
         self._metrics = metrics
         self._encryptor = encryptor

@@ -16,9 +16,9 @@ from coresdk import reasons
 from coresdk.audit.record import clip
 from coresdk.encryption.envelope import decode
 from coresdk.errors import CoreSDKError, NotFound, Unavailable
+from coresdk.metrics import EngineMetrics
 from coresdk.v1 import secrets_pb2, secrets_pb2_grpc
 from sidecar.grpc_errors import abort
-from sidecar.metrics import SidecarMetrics
 from sidecar.secrets.audit import DECRYPT_ACTION, RESOLVE_ACTION, Access, SecretsTrail
 from sidecar.secrets.encryption import Encryptor
 from sidecar.secrets.resolver import SecretResolver
@@ -38,7 +38,7 @@ class SecretsService(secrets_pb2_grpc.SecretsServiceServicer):
         self,
         resolver: SecretResolver | None,
         encryptor: Encryptor | None,
-        metrics: SidecarMetrics,
+        metrics: EngineMetrics,
         trail: SecretsTrail,
     ) -> None:
         self._resolver = resolver

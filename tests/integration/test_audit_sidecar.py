@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 
 from coresdk.audit.chain import StoredRecord, verify_chain
+from coresdk.audit.journal import Journal
 from coresdk.audit.record import GENESIS_HASH
 from coresdk.client import error_reason
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
-from sidecar.audit.journal import Journal
 from tests.support.jwks_server import JwksServer
 from tests.support.processes import SidecarProcess, trusting
 

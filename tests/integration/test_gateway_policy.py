@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from coresdk.audit.chain import StoredRecord, verify_chain
+from coresdk.audit.journal import Journal
 from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
-from sidecar.audit.journal import Journal
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.jwks_server import JwksServer
 from tests.support.opa import OpaServer

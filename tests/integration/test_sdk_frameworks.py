@@ -27,13 +27,13 @@ from flask import Flask, g
 from flask import request as flask_request
 from werkzeug.serving import make_server
 
+from coresdk.audit.journal import Journal
 from coresdk.client import AsyncClient, Client, ClientSettings, Principal
 from coresdk.integrations import aiohttp as sdk_aiohttp
 from coresdk.integrations import fastapi as sdk_fastapi
 from coresdk.integrations import flask as sdk_flask
 from coresdk.integrations.audit import Audit, SyncAudit
 from coresdk.integrations.log_masking import MaskingFilter
-from sidecar.audit.journal import Journal
 from tests.support.jwks_server import JwksServer
 from tests.support.ports import free_port
 from tests.support.processes import SidecarProcess, trusting

@@ -16,8 +16,8 @@ import pytest_asyncio
 from coresdk.client import error_reason
 from coresdk.config.sidecar import load_sidecar_config
 from coresdk.encryption.envelope import decrypt_fields, encrypt_fields
+from coresdk.metrics import EngineMetrics
 from coresdk.v1 import secrets_pb2, secrets_pb2_grpc
-from sidecar.metrics import SidecarMetrics
 from sidecar.secrets.encryption import Encryptor
 from sidecar.secrets.resolver import SecretResolver
 from sidecar.secrets.vault import VaultSession
@@ -142,7 +142,7 @@ async def test_transit_rotation_and_rewrap(bao: OpenBao, jwks: JwksServer, secre
     ).plaintext == b"v-old"
     config = load_sidecar_config(vault_env(bao, jwks))
     assert config.vault is not None
-    session = VaultSession(config.vault, SidecarMetrics())
+    session = VaultSession(config.vault, EngineMetrics())
     await session.login()
     encryptor = Encryptor(session, SecretResolver(session, config.vault), config.vault)
     rewrapped = await encryptor.rewrap(old.ciphertext, b"t/1/f")

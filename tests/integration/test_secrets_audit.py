@@ -16,10 +16,10 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from coresdk.audit.journal import Journal
 from coresdk.client import error_reason
 from coresdk.encryption.envelope import PREFIX, decrypt_fields, encrypt_fields
 from coresdk.v1 import secrets_pb2, secrets_pb2_grpc
-from sidecar.audit.journal import Journal
 from tests.support.jwks_server import JwksServer
 from tests.support.openbao import OpenBao
 from tests.support.processes import SidecarProcess, trusting

@@ -140,10 +140,10 @@ class _Values:
     def ip(self) -> str:
         kind = self.rng.random()
         if kind < 0.45:
-            return str(self.fake.ipv4_public())
+            return str(self.fake["en_US"].ipv4_public())
         if kind < 0.7:
-            return str(self.fake.ipv4_private())
-        address = ipaddress.IPv6Address(self.fake.ipv6())
+            return str(self.fake["en_US"].ipv4_private())
+        address = ipaddress.IPv6Address(self.fake["en_US"].ipv6())
         return address.compressed if self.rng.random() < 0.6 else address.exploded
 
     def phone(self) -> str:
@@ -207,7 +207,7 @@ class _Values:
         )
 
     def timestamp(self) -> str:
-        when = self.fake.date_time_between(start_date="-6y", end_date="+1y")
+        when = self.fake["en_US"].date_time_between(start_date="-6y", end_date="+1y")
         r = self.rng.random()
         if r < 0.25:
             return when.isoformat(timespec="seconds") + "Z"
@@ -234,14 +234,14 @@ class _Values:
         """Numbers that are not PII: ids, ISBNs, money, counts, durations, ports, percentages."""
         r = self.rng
         return self.one_of(
-            lambda: str(self.fake.uuid4()),
-            lambda: self.fake.isbn13(),
+            lambda: str(self.fake["en_US"].uuid4()),
+            lambda: self.fake["en_US"].isbn13(),
             lambda: f"€{r.randint(1, 99_999):,}.{r.randint(0, 99):02d}".replace(",", " "),
             lambda: f"{r.randint(1, 999)} {r.randint(0, 999):03d} {r.randint(0, 999):03d} rows",
             lambda: f"{r.randint(1, 99_999)} ms",
             lambda: f"port {r.randint(1024, 65_535)}",
             lambda: f"{r.uniform(0, 100):.2f}%",
-            lambda: self.fake.sha1()[: r.choice((7, 12, 40))],
+            lambda: self.fake["en_US"].sha1()[: r.choice((7, 12, 40))],
         )
 
 

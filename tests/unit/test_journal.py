@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.audit.journal import Journal, JournalCorrupt, JournalEntry
+from coresdk.audit.journal import Journal, JournalCorrupt, JournalEntry
 
 
 def entries(n: int, start: int = 1) -> list[JournalEntry]:

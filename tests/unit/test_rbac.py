@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from coresdk.policy.rbac import decide
 from coresdk.v1.common_pb2 import Principal
-from sidecar.policy.rbac import decide
 
 
 def who(roles: list[str], scopes: list[str], tenant: str = "t1", sub: str = "u1", client: str = "c1") -> Principal:

@@ -12,7 +12,7 @@ import pytest
 
 from coresdk.config.sidecar import load_sidecar_config
 from coresdk.errors import ConfigError, Unavailable
-from sidecar.policy.rego import LocalRego, RegoOutcome, RemoteOpa, interpret
+from coresdk.policy.rego import LocalRego, RegoOutcome, RemoteOpa, interpret
 from tests.support.opa import OpaServer
 from tests.support.processes import ROOT
 

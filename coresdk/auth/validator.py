@@ -11,17 +11,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from coresdk import reasons
-from coresdk.config.sidecar import IssuerConfig, TokenPolicy
+from coresdk.auth.cache import CachedPrincipal, VerifiedCache, cache_key
+from coresdk.auth.claims import check_claims
+from coresdk.auth.jwks import JwksSource
+from coresdk.auth.principal import to_principal
+from coresdk.auth.revocations import RevocationFeed
+from coresdk.config.engine import IssuerConfig, TokenPolicy
 from coresdk.errors import InvalidArgument, Unauthenticated
 from coresdk.jose.jwk import VerificationKey
 from coresdk.jose.jws import CompactJWS, parse_compact, select_key, strict_json_object, verify_signature
+from coresdk.metrics import EngineMetrics
 from coresdk.v1.common_pb2 import Principal
-from sidecar.auth.cache import CachedPrincipal, VerifiedCache, cache_key
-from sidecar.auth.claims import check_claims
-from sidecar.auth.jwks import JwksSource
-from sidecar.auth.principal import to_principal
-from sidecar.auth.revocations import RevocationFeed
-from sidecar.metrics import SidecarMetrics
 
 _AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
@@ -38,7 +38,7 @@ class TokenValidator:
         issuers: Mapping[str, TrustedIssuer],
         policy: TokenPolicy,
         cache: VerifiedCache,
-        metrics: SidecarMetrics,
+        metrics: EngineMetrics,
         clock: Callable[[], float] = time.time,
         revocations: RevocationFeed | None = None,
     ) -> None:

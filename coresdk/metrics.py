@@ -1,4 +1,6 @@
-"""Prometheus metrics of one sidecar process, kept in a registry owned by the process wiring (no globals)."""
+"""Prometheus metrics of the engine (token validation, authorization, audit) in one process — the sidecar or the
+gateway — kept in a registry owned by the process wiring (no globals). Metric names keep their `coresdk_sidecar_`
+prefix: dashboards depend on them."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
-class SidecarMetrics:
+class EngineMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(

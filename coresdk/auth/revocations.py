@@ -15,10 +15,10 @@ from collections.abc import Callable
 import aiohttp
 
 from coresdk import reasons
-from coresdk.config.sidecar import RevocationSettings
+from coresdk.config.engine import RevocationSettings
 from coresdk.errors import Unauthenticated, Unavailable
 
-log = logging.getLogger("coresdk.sidecar.revocations")
+log = logging.getLogger("coresdk.revocations")
 
 
 class RevocationFeed:

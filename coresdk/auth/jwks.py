@@ -22,12 +22,12 @@ from collections.abc import Callable
 import aiohttp
 
 from coresdk import reasons
-from coresdk.config.sidecar import IssuerConfig, JwksSettings
+from coresdk.config.engine import IssuerConfig, JwksSettings
 from coresdk.errors import Unavailable
 from coresdk.jose.jwk import KeySet, KeySetRejected, parse_jwks
-from sidecar.metrics import SidecarMetrics
+from coresdk.metrics import EngineMetrics
 
-log = logging.getLogger("coresdk.sidecar.jwks")
+log = logging.getLogger("coresdk.jwks")
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(no-cache|no-store)\s*(?:,|$)", re.IGNORECASE)
 
@@ -43,7 +43,7 @@ class JwksSource:
         self,
         issuer: IssuerConfig,
         settings: JwksSettings,
-        metrics: SidecarMetrics,
+        metrics: EngineMetrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer = issuer

@@ -7,8 +7,8 @@ from typing import Any
 from google.protobuf.struct_pb2 import NULL_VALUE, ListValue, Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from coresdk.auth.claims import audience_list
 from coresdk.v1.common_pb2 import Principal
-from sidecar.auth.claims import audience_list
 
 
 def _strings(value: Any, split: bool) -> list[str]:

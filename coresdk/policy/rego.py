@@ -19,10 +19,10 @@ from typing import Any, Protocol
 import aiohttp
 import regorus
 
-from coresdk.config.sidecar import PolicySettings
+from coresdk.config.engine import PolicySettings
 from coresdk.errors import ConfigError, Unavailable
 
-log = logging.getLogger("coresdk.sidecar.policy")
+log = logging.getLogger("coresdk.policy")
 POLICY_UNAVAILABLE = "POLICY_ENGINE_UNAVAILABLE"
 _REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from coresdk import reasons
-from coresdk.config.sidecar import IssuerConfig, TokenPolicy
+from coresdk.config.engine import IssuerConfig, TokenPolicy
 from coresdk.errors import Unauthenticated
 
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from coresdk.audit.journal import Journal, JournalCorrupt, JournalEntry
 from coresdk.audit.record import GENESIS_HASH, SealedRecord, seal
 from coresdk.errors import Unavailable
-from sidecar.audit.journal import Journal, JournalCorrupt, JournalEntry
 
-log = logging.getLogger("coresdk.sidecar.audit")
+log = logging.getLogger("coresdk.audit")
 AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
 
 

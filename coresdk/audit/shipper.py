@@ -20,10 +20,10 @@ from pathlib import Path
 
 import aiohttp
 
-from sidecar.audit.journal import JournalEntry
-from sidecar.audit.log import AuditLog
+from coresdk.audit.journal import JournalEntry
+from coresdk.audit.log import AuditLog
 
-log = logging.getLogger("coresdk.sidecar.audit.shipper")
+log = logging.getLogger("coresdk.audit.shipper")
 BATCH = 500
 CHAIN_REFUSALS = (400, 403, 409)  # answers about one chain's records, not about the sidecar or the control plane
 HOLD_FIRST, HOLD_MAX = 5.0, 300.0
