@@ -113,12 +113,12 @@ async def main(n: int, concurrency: int, audit: bool) -> None:
     upstream = DemoUpstream()
     gateway = GatewayProcess(
         upstream,
-        sidecar.target,
+        sidecar,
         env={"CORESDK_LOG_LEVEL": "WARNING", "CORESDK_GATEWAY_AUDIT": "true" if audit else "false"},
     )
     authz = GatewayProcess(
         upstream,
-        sidecar.target,
+        sidecar,
         env={
             "CORESDK_LOG_LEVEL": "WARNING",
             "CORESDK_GATEWAY_AUDIT": "true" if audit else "false",

@@ -138,9 +138,10 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         ("control plane", "controlplane", f"{cp_url}/healthz"),
         ("sidecar", "sidecar", f"http://{health_addr}/readyz"),
         ("demo upstream", "gateway.demo_upstream", f"http://{upstream_addr}/healthz"),
-        ("gateway", "gateway", f"http://{gateway_addr}/healthz"),
+        ("gateway", "gateway", f"http://{gateway_addr}/readyz"),
     ]
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    gateway_credential = ""
     vault_addr = os.environ.get("CORESDK_DEV_VAULT_ADDR", "127.0.0.1:8200")
     print(f"CoreSDK development system (data: {data})")
     try:
@@ -160,7 +161,9 @@ def run_dev(data_dir: str, check: bool = False) -> int:
             started = time.monotonic()
             print(f"  [{i}/{len(steps)}] starting {name} ...", end="", flush=True)
             log = open(logs / f"{module}.log", "ab")  # noqa: SIM115 - handed to the child
-            proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT)
+            # the gateway runs the engine in process and ships its own chain with its own credential
+            own = {**env, "CORESDK_CP_TOKEN": gateway_credential} if module == "gateway" else env
+            proc = subprocess.Popen([sys.executable, "-m", module], env=own, stdout=log, stderr=subprocess.STDOUT)
             log.close()
             procs.append((name, proc))
             try:
@@ -171,7 +174,12 @@ def run_dev(data_dir: str, check: bool = False) -> int:
                 raise DevError(f"{name}: {exc}\n    " + "\n    ".join(tail)) from None
             print(f" ready in {time.monotonic() - started:.1f}s")
             if module == "controlplane":
-                env["CORESDK_CP_TOKEN"] = enrol_dev_sidecar(data, cp_url, env)
+                env["CORESDK_CP_TOKEN"] = enrol_dev_credential(
+                    data, cp_url, DEV_SIDECAR, [env["CORESDK_AUDIT_CHAIN"]], "sidecar-credential"
+                )
+                gateway_credential = enrol_dev_credential(
+                    data, cp_url, DEV_GATEWAY, [env["CORESDK_GATEWAY_AUDIT_CHAIN"]], "gateway-credential"
+                )
         demo = _ensure_demo(data, cp_url)
         deployment_env = write_deployment_env(data, env, gateway_addr)
         coresdk = f"{Path(sys.executable).parent}/coresdk"
@@ -179,7 +187,8 @@ def run_dev(data_dir: str, check: bool = False) -> int:
             f"""
   OpenBao (dev)   {env["VAULT_ADDR"]}   (AppRole for the sidecar; demo secret at app/demo)
   control plane   {cp_url}   (JWKS: {cp_url}/api/v1/jwks)
-  gateway         http://{gateway_addr}   (routes: config/routes.json; app behind it: http://{upstream_addr})
+  gateway         http://{gateway_addr}   (routes: config/routes.json; app behind it: http://{upstream_addr};
+                  decides in process with the engine, its own chain and credential)
   sidecar (gRPC)  {sidecar_addr}   health/metrics: http://{health_addr}/readyz  /metrics
   logs            {logs}
 
@@ -233,12 +242,13 @@ def _admin_call(cp_url: str, admin_token: str, path: str, body: dict[str, Any]) 
 
 
 DEV_SIDECAR = "coresdk-dev-sidecar"
+DEV_GATEWAY = "coresdk-dev-gateway"
 
 
-def enrol_dev_sidecar(data: Path, cp_url: str, env: dict[str, str]) -> str:
-    """A fresh credential for the development sidecar, bound to its chain and the gateway's (which it writes for
-    the gateway); the previous one is revoked first, so the bindings never overlap. Kept in the data directory (0600)
-    for `coresdk doctor` (CORESDK_CP_TOKEN_FILE)."""
+def enrol_dev_credential(data: Path, cp_url: str, name: str, chains: list[str], filename: str) -> str:
+    """A fresh credential for one face of the development system (the sidecar or the gateway), bound to its own
+    chain; its previous one is revoked first, so the bindings never overlap. Kept in the data directory (0600) —
+    the sidecar's for `coresdk doctor` (CORESDK_CP_TOKEN_FILE)."""
     admin_token = (data / "admin-token").read_text().strip()
     listing = urllib.request.Request(  # noqa: S310 - loopback URL built here
         f"{cp_url}/api/v1/sidecars", headers={"Authorization": f"Bearer {admin_token}"}
@@ -246,18 +256,17 @@ def enrol_dev_sidecar(data: Path, cp_url: str, env: dict[str, str]) -> str:
     with urllib.request.urlopen(listing, timeout=10) as resp:  # noqa: S310
         enrolled = json.loads(resp.read())["sidecars"]
     for old in enrolled:
-        if old["name"] == DEV_SIDECAR and old["revoked_at"] is None:
+        if old["name"] == name and old["revoked_at"] is None:
             revoke = urllib.request.Request(  # noqa: S310 - loopback URL built here
                 f"{cp_url}/api/v1/sidecars/{old['id']}",
                 method="DELETE",
                 headers={"Authorization": f"Bearer {admin_token}"},
             )
             urllib.request.urlopen(revoke, timeout=10).close()  # noqa: S310
-    chains = sorted({env["CORESDK_AUDIT_CHAIN"], env["CORESDK_GATEWAY_AUDIT_CHAIN"]})
     credential = str(
-        _admin_call(cp_url, admin_token, "/api/v1/sidecars", {"name": DEV_SIDECAR, "chains": chains})["credential"]
+        _admin_call(cp_url, admin_token, "/api/v1/sidecars", {"name": name, "chains": chains})["credential"]
     )
-    path = data / "sidecar-credential"
+    path = data / filename
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -358,7 +367,7 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     ok = ok and gateway_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
     shipped = _chain_arrives(env["CORESDK_CP_URL"], admin_token, env["CORESDK_GATEWAY_AUDIT_CHAIN"])
-    print(f"gateway audit shipped with the sidecar's enrolled credential: {'ok' if shipped else 'FAILED'}")
+    print(f"gateway audit shipped with the gateway's own enrolled credential: {'ok' if shipped else 'FAILED'}")
     ok = ok and shipped
     doctor = subprocess.run(
         [coresdk, "doctor", "--json", "--env-file", str(Path(data_dir) / "deployment.env"), "--scan", "config"],

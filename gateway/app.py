@@ -19,17 +19,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import unquote_plus
 
 import aiohttp
-import grpc
 from aiohttp import web
 
 from coresdk import reasons
 from coresdk.config.gateway import GatewayConfig, load_gateway_config
+from coresdk.engine import Engine
 from coresdk.masking.engine import Masker
 from coresdk.runtime import listen, run_service, stop_signal
 from gateway.audit import RequestAuditor, RequestRecord
 from gateway.authz import allowed_response, original_request, refusal_for_nginx
 from gateway.body import declared_too_large
-from gateway.decision import SidecarDecider
+from gateway.decision import EngineDecider
 from gateway.entitlement import EntitlementCheck
 from gateway.paths import AmbiguousPath, Target, canonical_target
 from gateway.pipeline import Pipeline
@@ -54,11 +54,11 @@ class Gateway:
             if config.quota_database_url
             else MemoryQuota(config.entitlements.plans)
         )
-        self.channel = grpc.aio.insecure_channel(config.sidecar_addr)
-        self.auditor = RequestAuditor(self.channel, config.audit_chain) if config.audit else None
+        self.engine = Engine(config.engine)
+        self.auditor = RequestAuditor(self.engine) if config.audit else None
         self.pipeline = Pipeline(
             RouteTable(config.routes),
-            SidecarDecider(self.channel),
+            EngineDecider(self.engine),
             EntitlementCheck(config.entitlements, self.quotas),
             cp_configured=config.cp_url is not None,
         )
@@ -76,10 +76,17 @@ class Gateway:
         self.proxy = Proxy(session, self.config.max_body_bytes, self.config.trusted_proxies, self.audited)
         if isinstance(self.quotas, PostgresQuota):
             await self.quotas.start()
+        await self.engine.start()
         yield
+        await self.engine.stop()
         await self.quotas.close()
         await session.close()
-        await self.channel.close()
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        """503 until the engine can decide: every issuer's keys, the revocation feed and the audit journal ready."""
+        checks = self.engine.readiness()
+        ready = all(checks.values())
+        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     def new_record(self, request: web.Request, method: str, raw_target: str) -> RequestRecord:
         # The raw target goes to the audit record: the sidecar masks metadata before hashing, so it is masked once.
@@ -104,6 +111,8 @@ class Gateway:
             target = canonical_target(request.raw_path)
             if target.path == "/healthz" and request.method in ("GET", "HEAD"):
                 return web.json_response({"status": "ok"})
+            if target.path == "/readyz" and request.method in ("GET", "HEAD"):
+                return await self.readyz(request)
             if declared_too_large(request, self.config.max_body_bytes):
                 raise Refusal(413, "request_too_large", "body too large", reasons.BODY_TOO_LARGE)
             verdict = await self.pipeline.decide(request.method, target, request.headers, record)
@@ -201,6 +210,7 @@ def build_app(gateway: Gateway) -> web.Application:
 
     if gateway.config.mode == "authz":
         app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", gateway.readyz)
         app.router.add_get(AUTHZ_PATH, gateway.decide_for_nginx)
     else:
         app.router.add_route("*", "/{tail:.*}", gateway.handle)

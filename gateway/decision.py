@@ -1,8 +1,9 @@
-"""Who is asking and may they: the token checked and the route's permission decided, in the token's own tenant.
+"""Who is asking and may they: the token checked and the route's permission decided in process by the engine, in
+the token's own tenant (coresdk.engine — the same validator and authorizer the sidecar serves over gRPC).
 
-`Decider` is what the gateway needs of the engine; `SidecarDecider` asks the sidecar over gRPC (one round trip:
-Authorize with the token authenticates too). Errors come back as typed refusals: a bad token is 401, a request
-the engine cannot judge (no tenant, bad permission) 403, anything else an outage (503), never a pass-through.
+Engine errors become typed refusals exactly as the sidecar's statuses did: a bad token is 401, a request the engine
+cannot judge (no tenant, bad permission) 403, anything else — keys or revocations unavailable, the policy engine
+down, the audit journal unusable — an outage (503), never a pass-through.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-import grpc
-
-from coresdk.client import error_reason
 from coresdk.config.gateway import Route
-from coresdk.v1 import auth_pb2, auth_pb2_grpc, policy_pb2, policy_pb2_grpc
+from coresdk.engine import Engine
+from coresdk.errors import Code, CoreSDKError
+from coresdk.v1 import common_pb2, policy_pb2
 from gateway.audit import RequestRecord
 from gateway.refusals import Refusal, forbidden, token_refused, unavailable
 
 log = logging.getLogger("coresdk.gateway")
+_FORBIDDEN_REQUESTS = ("TENANT_REQUIRED", "INVALID_PERMISSION")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Identity:
     tenant_id: str
     client_id: str
     scopes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, principal: common_pb2.Principal) -> Identity:
+        return cls(principal.subject, principal.tenant_id, principal.client_id, tuple(principal.scopes))
 
     def headers(self, request_id: str) -> dict[str, str]:
         return {
@@ -46,50 +51,49 @@ class Decider(Protocol):
     async def authorize(self, token: str, route: Route, record: RequestRecord) -> Identity: ...
 
 
-def _refusal(err: grpc.aio.AioRpcError, what: str) -> Refusal:
-    reason = error_reason(err) or err.code().name
-    if err.code() == grpc.StatusCode.INVALID_ARGUMENT and reason in ("TENANT_REQUIRED", "INVALID_PERMISSION"):
-        return forbidden(reason, f"request refused ({reason})")
-    if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
-        return token_refused(reason)
-    log.warning("sidecar unavailable for %s: %s %s", what, err.code().name, reason)
-    return unavailable(what, reason)
+def refusal_of(err: CoreSDKError, what: str) -> Refusal:
+    """The one mapping of engine errors to HTTP for the gateway."""
+    if err.code is Code.INVALID_ARGUMENT and err.reason in _FORBIDDEN_REQUESTS:
+        return forbidden(err.reason, f"request refused ({err.reason})")
+    if err.code in (Code.UNAUTHENTICATED, Code.INVALID_ARGUMENT):
+        return token_refused(err.reason)
+    if err.code is Code.PERMISSION_DENIED:
+        return forbidden(err.reason, f"request refused ({err.reason})")
+    log.warning("%s unavailable: %s %s", what, err.code.name, err.reason)
+    return unavailable(what, err.reason)
 
 
-class SidecarDecider:
-    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 3.0) -> None:
-        self._auth = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
-        self._policy = policy_pb2_grpc.PolicyServiceStub(channel)  # type: ignore[no-untyped-call]
-        self._timeout = timeout_seconds
+def _note(record: RequestRecord, identity: Identity) -> Identity:
+    record.actor, record.tenant_id, record.client_id = identity.subject, identity.tenant_id, identity.client_id
+    return identity
+
+
+class EngineDecider:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     async def authenticate(self, token: str, record: RequestRecord) -> Identity:
         try:
-            p = await self._auth.Authenticate(auth_pb2.AuthenticateRequest(token=token), timeout=self._timeout)
-        except grpc.aio.AioRpcError as err:
-            raise _refusal(err, "authentication") from None
-        identity = Identity(p.subject, p.tenant_id, p.client_id, tuple(p.scopes))
-        record.actor, record.tenant_id, record.client_id = identity.subject, identity.tenant_id, identity.client_id
-        return identity
+            principal = await self._engine.validator.authenticate(token)
+        except CoreSDKError as err:
+            raise refusal_of(err, "authentication") from None
+        return _note(record, Identity.of(principal))
 
     async def authorize(self, token: str, route: Route, record: RequestRecord) -> Identity:
+        request = policy_pb2.AuthorizeRequest(
+            token=token,
+            resource=route.resource,
+            action=route.action,
+            tenant_from_token=True,
+            request_id=record.request_id,
+        )
         try:
-            decision = await self._policy.Authorize(
-                policy_pb2.AuthorizeRequest(
-                    token=token,
-                    resource=route.resource,
-                    action=route.action,
-                    tenant_from_token=True,
-                    request_id=record.request_id,
-                ),
-                timeout=self._timeout,
-            )
-        except grpc.aio.AioRpcError as err:
-            raise _refusal(err, "authorization") from None
-        p = decision.principal
-        identity = Identity(p.subject, p.tenant_id, p.client_id, tuple(p.scopes))
-        record.actor, record.tenant_id, record.client_id = identity.subject, identity.tenant_id, identity.client_id
-        record.reason = decision.reason
-        record.extra["decision_id"] = decision.decision_id
-        if not decision.allowed:
-            raise forbidden(decision.reason, f"not allowed ({decision.reason})")
+            result = await self._engine.authorizer.authorize(request)
+        except CoreSDKError as err:
+            raise refusal_of(err, "authorization") from None
+        identity = _note(record, Identity.of(result.principal))
+        record.reason = result.decision.reason
+        record.extra["decision_id"] = result.decision_id
+        if not result.decision.allowed:
+            raise forbidden(result.decision.reason, f"not allowed ({result.decision.reason})")
         return identity

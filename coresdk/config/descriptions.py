@@ -34,8 +34,8 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_TLS_CERT_FILE": "server certificate for gRPC over mTLS (required off loopback)",
     "CORESDK_TLS_KEY_FILE": "private key of CORESDK_TLS_CERT_FILE",
     "CORESDK_TLS_CA_FILE": "CA that client certificates must chain to",
-    "CORESDK_CP_TOKEN": "the sidecar's enrolled credential at the control plane (revocations, audit ingest of its "
-    "bound chains)",
+    "CORESDK_CP_TOKEN": "this sidecar's (or gateway's) enrolled credential at the control plane (revocations, audit "
+    "ingest of its bound chains)",
     "CORESDK_REVOCATION_POLL": "seconds between revocation feed polls",
     "CORESDK_REVOCATION_MAX_STALE": "seconds without a fresh revocation feed before every token is refused",
     # sidecar: authorization
@@ -113,6 +113,7 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_GATEWAY_TIMEOUT": "seconds to wait for the upstream",
     "CORESDK_GATEWAY_AUDIT": "one audit record per request through the sidecar (default on)",
     "CORESDK_GATEWAY_AUDIT_CHAIN": "the gateway's chain id",
+    "CORESDK_GATEWAY_AUDIT_DIR": "the gateway's own audit journal (default `<CORESDK_DATA_DIR>/gateway-audit`)",
     "CORESDK_QUOTA_DATABASE_URL": "PostgreSQL shared by gateway replicas for quotas (default: in memory)",
 }
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coresdk.audit import chain_id as chain_ids
+from coresdk.config.engine import AuditSettings, EngineConfig, load_engine_config
 from coresdk.config.env import Env, split_host_port, validate_fetch_url
 from coresdk.errors import ConfigError
 from coresdk.proxies import TrustedProxies, parse_trusted_proxies
@@ -46,7 +47,7 @@ class Entitlements:
 class GatewayConfig:
     addr: str
     upstream_url: str
-    sidecar_addr: str
+    engine: EngineConfig  # token validation, authorization and the gateway's own audit journal, in process
     cp_url: str | None
     routes: tuple[Route, ...]
     entitlements: Entitlements
@@ -54,7 +55,7 @@ class GatewayConfig:
     timeout_seconds: float
     max_header_bytes: int = 8190
     max_headers: int = 100
-    audit: bool = True  # one record per request through the sidecar
+    audit: bool = True  # one record per request in the gateway's own chain
     audit_chain: str = "gateway"
     quota_database_url: str | None = None  # PostgreSQL shared by every replica; None: in memory
     # peers whose Forwarded / X-Forwarded-For is believed
@@ -165,13 +166,25 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     chain = env.text("CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{socket.gethostname()}") or "gateway"
     if not chain_ids.is_valid(chain):
         raise ConfigError("CORESDK_GATEWAY_AUDIT_CHAIN", chain_ids.problem(chain))
+    data_dir = Path(env.text("CORESDK_DATA_DIR", ".coresdk-data") or ".coresdk-data")
+    audit_dir = env.text("CORESDK_GATEWAY_AUDIT_DIR", str(data_dir / "gateway-audit")) or data_dir / "gateway-audit"
+    # the same engine settings as the sidecar's (issuers, token policy, revocations, Rego, decisions audited), with
+    # the gateway's own chain and journal, shipped with its own credential (CORESDK_CP_TOKEN)
+    engine = load_engine_config(
+        env,
+        AuditSettings(
+            directory=Path(audit_dir),
+            segment_bytes=env.integer("CORESDK_AUDIT_SEGMENT_BYTES", 64 * 1024 * 1024, minimum=4096, maximum=2**34),
+            default_chain=chain,
+        ),
+    )
     routes_file = Path(env.text("CORESDK_ROUTES_FILE", "config/routes.json") or "config/routes.json")
     if not routes_file.is_file():
         raise ConfigError("CORESDK_ROUTES_FILE", f"file not found: {routes_file}")
     return GatewayConfig(
         addr=addr,
         upstream_url=upstream.rstrip("/"),
-        sidecar_addr=env.text("CORESDK_SIDECAR_ADDR", "[::1]:50051") or "[::1]:50051",
+        engine=engine,
         cp_url=validate_fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
         routes=load_routes(routes_file),
         entitlements=load_entitlements(routes_file),

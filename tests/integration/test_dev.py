@@ -41,7 +41,12 @@ def test_dev_starts_everything_serves_a_token_and_stops(tmp_path: Path) -> None:
     assert "self-check: PASS" in result.stdout
     assert "secret from Vault through the sidecar: ok" in result.stdout
     assert "gateway → app with identity from the token: ok" in result.stdout
-    assert "gateway audit shipped with the sidecar's enrolled credential: ok" in result.stdout
+    assert "gateway audit shipped with the gateway's own enrolled credential: ok" in result.stdout
+    gateway_credential = (tmp_path / "data" / "gateway-credential").read_text()
+    assert (
+        gateway_credential.startswith("sc_")
+        and gateway_credential != (tmp_path / "data" / "sidecar-credential").read_text()
+    )
     credential = (tmp_path / "data" / "sidecar-credential").read_text()
     assert credential.startswith("sc_") and credential != (tmp_path / "data" / "sidecar-token").read_text()
     assert "doctor: FAIL audit.offbox, env.production (as expected in development)" in result.stdout

@@ -67,7 +67,7 @@ class Deployment:
         self.routes = tmp / "routes.json"  # the example map with plans named, as production needs
         self.routes.write_text(json.dumps({**json.loads((ROOT / "config" / "routes.json").read_text()), **PLANS}))
         self.gateway = GatewayProcess(
-            self.upstream, self.sidecar.target, cp_url=self.cp.url, routes_file=self.routes, env=chains
+            self.upstream, self.sidecar, cp_url=self.cp.url, routes_file=self.routes, env=chains
         )
         # One refused request: the gateway audits it, the sidecar ships it, the control plane chains it.
         assert requests.get(f"{self.gateway.url}/v1/orders", timeout=10).status_code == 401

@@ -1,4 +1,5 @@
-"""The gateway in front of a real upstream, authenticating and authorizing through the real sidecar."""
+"""The gateway in front of a real upstream, authenticating and authorizing in process with the engine, trusting
+what the test sidecar trusts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import requests
 
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.ports import free_port
-from tests.support.processes import ROOT, SidecarProcess
+from tests.support.processes import ROOT, SidecarProcess, trusting
 from tests.support.tokens import SigningKey, claims
 
 
@@ -25,7 +26,7 @@ def upstream() -> Upstream:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: Upstream, sidecar: SidecarProcess) -> Iterator[GatewayProcess]:
-    gw = GatewayProcess(upstream, sidecar.target)
+    gw = GatewayProcess(upstream, sidecar)
     yield gw
     gw.stop()
 
@@ -109,8 +110,9 @@ def test_conflicting_content_length_and_transfer_encoding_refused(
     assert "/v1/admin" not in answer
 
 
-def test_sidecar_unreachable_is_503_never_pass_through(upstream: Upstream, keys: dict[str, SigningKey]) -> None:
-    gw = GatewayProcess(upstream, f"127.0.0.1:{free_port()}")
+def test_keys_unavailable_is_503_never_pass_through(upstream: Upstream, keys: dict[str, SigningKey]) -> None:
+    """The issuer's JWKS cannot be fetched: the engine cannot verify, so nothing is forwarded (as the sidecar does)."""
+    gw = GatewayProcess(upstream, trusting(f"http://127.0.0.1:{free_port()}/jwks"), wait_ready=False)
     try:
         before = len(upstream.seen)
         resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=15)
@@ -142,7 +144,7 @@ def test_oauth_pkce_flow_through_the_gateway_end_to_end(upstream: Upstream, jwks
     public = f"http://127.0.0.1:{gw_port}"
     cp = ControlPlaneProcess(tmp_path / "cp", f"sqlite:///{tmp_path / 'cp.db'}", CORESDK_ISSUER=public)
     sidecar = SidecarProcess(cp.sidecar_env())  # trusts the public issuer: the gateway's origin
-    gw = GatewayProcess(upstream, sidecar.target, cp_url=cp.url, port=gw_port)
+    gw = GatewayProcess(upstream, sidecar, cp_url=cp.url, port=gw_port)
     try:
         cp.create_user("gw-user", PASSWORD, tenant_id="tenant-g", roles=["editor"])
         app = cp.create_app(
@@ -183,7 +185,7 @@ def test_plans_and_quotas_per_tenant(
     routes.update({"plans": {"tiny": {"requests_per_minute": 6, "burst": 2}}, "tenants": {"tenant-a": "tiny"}})
     path = tmp_path / "routes.json"
     path.write_text(json.dumps(routes))
-    gw = GatewayProcess(upstream, sidecar.target, routes_file=path)
+    gw = GatewayProcess(upstream, sidecar, routes_file=path)
     try:
         codes = [requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code for _ in range(3)]
         assert codes == [200, 200, 429]

@@ -37,7 +37,7 @@ def running(
     """A sidecar and a gateway in front of `upstream`, both stopped however the test ends."""
     sidecar = SidecarProcess(trusting(jwks.url, **sidecar_extra))
     try:
-        gw = GatewayProcess(upstream, sidecar.target, **gateway)
+        gw = GatewayProcess(upstream, sidecar, **gateway)
         try:
             yield sidecar, gw
         finally:
@@ -50,8 +50,10 @@ def bearer(keys: dict[str, SigningKey], **kw: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {keys['rs'].sign(claims(**kw))}"}
 
 
-def journal(proc: SidecarProcess, chain: str) -> list[dict[str, Any]]:
-    entries = Journal(Path(proc.env["CORESDK_DATA_DIR"]) / "audit", 1 << 30).read_all()
+def journal(proc: SidecarProcess | GatewayProcess, chain: str) -> list[dict[str, Any]]:
+    """The verified records of one chain in a sidecar's journal, or in a gateway's own."""
+    directory = "gateway-audit" if isinstance(proc, GatewayProcess) else "audit"
+    entries = Journal(Path(proc.env["CORESDK_DATA_DIR"]) / directory, 1 << 30).read_all()
     stored = [StoredRecord(e.chain_id, e.seq, e.canonical, e.record_hash) for e in entries if e.chain_id == chain]
     assert verify_chain(chain, stored).failure is None
     return [json.loads(e.canonical) for e in entries if e.chain_id == chain]
@@ -78,7 +80,7 @@ def rego_sidecar(jwks: JwksServer) -> Iterator[SidecarProcess]:
 
 @pytest.fixture(scope="module")
 def rego_gateway(upstream: Upstream, rego_sidecar: SidecarProcess) -> Iterator[GatewayProcess]:
-    gw = GatewayProcess(upstream, rego_sidecar.target, env={"CORESDK_GATEWAY_AUDIT_CHAIN": GATEWAY_CHAIN})
+    gw = GatewayProcess(upstream, rego_sidecar, env={"CORESDK_GATEWAY_AUDIT_CHAIN": GATEWAY_CHAIN})
     yield gw
     gw.stop()
 
@@ -142,14 +144,17 @@ def test_each_role_against_the_route_map(rego_gateway: GatewayProcess, keys: dic
 def test_every_request_leaves_one_audit_record_with_pii_masked(
     rego_gateway: GatewayProcess, rego_sidecar: SidecarProcess, keys: dict[str, SigningKey]
 ) -> None:
-    base = len(journal(rego_sidecar, GATEWAY_CHAIN))
+    def request_records() -> list[dict[str, Any]]:  # the chain also holds the engine's decisions (audited: all)
+        return [r for r in journal(rego_gateway, GATEWAY_CHAIN) if r["action"] == "http.request"]
+
+    base = len(request_records())
     ok = requests.get(f"{rego_gateway.url}/v1/orders?email=carol%40example.com", headers=bearer(keys), timeout=10)
     no_token = requests.get(f"{rego_gateway.url}/v1/orders", timeout=10)
     forbidden = requests.delete(f"{rego_gateway.url}/v1/agent/tasks/1", headers=bearer(keys), timeout=10)
     unlisted = requests.get(f"{rego_gateway.url}/v1/secret-admin", headers=bearer(keys), timeout=10)
     too_big = requests.post(f"{rego_gateway.url}/v1/orders", headers=bearer(keys), data=b"x" * 70000, timeout=10)
     assert [r.status_code for r in (ok, no_token, forbidden, unlisted, too_big)] == [200, 401, 403, 404, 413]
-    records = journal(rego_sidecar, GATEWAY_CHAIN)[base:]
+    records = request_records()[base:]
     assert [(r["outcome"], r["metadata"]["status"], r["actor"]) for r in records] == [
         ("allow", 200, "user-42"),
         ("deny", 401, "anonymous"),
@@ -176,8 +181,8 @@ def test_every_request_leaves_one_audit_record_with_pii_masked(
     raw = json.dumps(records)
     assert "carol@example.com" not in raw and "carol%40example.com" not in raw
     assert "[EMAIL_ADDRESS]" in records[0]["metadata"]["target"]
-    # The sidecar was told to audit every decision too (CORESDK_AUDIT_DECISIONS=all).
-    decisions = [r for r in journal(rego_sidecar, "test-chain") if r["action"] == "authz.decision"]
+    # The engine was told to audit every decision too (CORESDK_AUDIT_DECISIONS=all): the gateway's engine decided.
+    decisions = [r for r in journal(rego_gateway, GATEWAY_CHAIN) if r["action"] == "authz.decision"]
     assert {"allow", "deny"} <= {r["outcome"] for r in decisions}
 
 
@@ -286,8 +291,8 @@ def test_quotas_are_shared_across_replicas_and_fail_closed_when_the_store_is_gon
     dsn = postgres.new_database()
     sidecar = SidecarProcess(trusting(jwks.url))
     env = {"CORESDK_QUOTA_DATABASE_URL": dsn}
-    one = GatewayProcess(upstream, sidecar.target, routes_file=path, env=env)
-    two = GatewayProcess(upstream, sidecar.target, routes_file=path, env=env)
+    one = GatewayProcess(upstream, sidecar, routes_file=path, env=env)
+    two = GatewayProcess(upstream, sidecar, routes_file=path, env=env)
     try:
         codes = [
             requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code for gw in (one, two, one)
@@ -321,25 +326,45 @@ def test_a_gateway_with_an_unreachable_quota_store_starts_and_refuses(
         assert resp.status_code == 503
 
 
-def test_a_killed_sidecar_is_503_and_nothing_is_forwarded(
-    jwks: JwksServer, upstream: Upstream, keys: dict[str, SigningKey]
+def test_keys_gone_past_the_stale_window_is_503_and_nothing_is_forwarded(
+    upstream: Upstream, keys: dict[str, SigningKey]
 ) -> None:
-    with running(jwks, upstream, {}) as (sidecar, gw):
+    """The gateway decides in process: when the issuer's keys cannot be had (IdP down past CORESDK_JWKS_MAX_STALE),
+    every request — a cached token's too — is 503 and nothing reaches the upstream; the gateway recovers by itself."""
+    idp = JwksServer(max_age=1)
+    idp.keys = [keys["rs"].jwk()]
+    short = {
+        "CORESDK_JWKS_CACHE_MIN": "1",
+        "CORESDK_JWKS_CACHE_MAX": "1",
+        "CORESDK_JWKS_MAX_STALE": "0",
+        "CORESDK_JWKS_RETRY_MAX": "1",
+    }
+    gw = GatewayProcess(upstream, trusting(idp.url, **short))
+    try:
         assert requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code == 200
-        sidecar.kill()
+        idp.down()
         before = len(upstream.seen)
+        deadline = time.monotonic() + 20
+        resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=15)
+        while resp.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            before = len(upstream.seen)
+            resp = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=15)
         for method in ("GET", "POST"):
             resp = requests.request(method, f"{gw.url}/v1/orders", headers=bearer(keys), json={}, timeout=15)
-            assert (resp.status_code, resp.json()["error"]) == (503, "temporarily_unavailable")
+            assert (resp.status_code, resp.json()["error"]) == (503, "temporarily_unavailable"), resp.text
             assert resp.headers["Retry-After"] == "5"
         assert len(upstream.seen) == before
-        sidecar.start()  # back: the gateway recovers without a restart
+        idp.up()  # back: the gateway recovers without a restart
         deadline = time.monotonic() + 20
         status = 0
         while time.monotonic() < deadline and status != 200:
             status = requests.get(f"{gw.url}/v1/orders", headers=bearer(keys), timeout=10).status_code
             time.sleep(0.2)
         assert status == 200
+    finally:
+        gw.stop()
+        idp.close()
 
 
 def test_hostile_claims_cannot_break_the_audit_batch(
@@ -349,5 +374,5 @@ def test_hostile_claims_cannot_break_the_audit_batch(
     long_sub = "u" * 5000
     resp = requests.get(f"{rego_gateway.url}/v1/orders", headers=bearer(keys, sub=long_sub), timeout=10)
     assert resp.status_code == 200, resp.text
-    last = journal(rego_sidecar, GATEWAY_CHAIN)[-1]
+    last = [r for r in journal(rego_gateway, GATEWAY_CHAIN) if r["action"] == "http.request"][-1]
     assert last["actor"].startswith("uuu") and len(last["actor"]) == 256 and last["actor"].endswith("…")

@@ -71,9 +71,7 @@ async def test_authenticate_gives_a_plain_principal(client: AsyncClient, keys: d
         principal.claims["email"] = "other"  # type: ignore[index]
 
 
-async def test_refusals_are_typed_with_reason_and_http_status(
-    client: AsyncClient, keys: dict[str, SigningKey]
-) -> None:
+async def test_refusals_are_typed_with_reason_and_http_status(client: AsyncClient, keys: dict[str, SigningKey]) -> None:
     now = int(time.time())
     forged = SigningKey.rsa("rs-1").sign(claims())  # the trusted kid, another key
     cases: list[tuple[str, type[Exception], str]] = [

@@ -94,7 +94,9 @@ def fastapi_app(client: AsyncClient, calls: Counter[str], middleware: bool) -> F
         return {"created": True}
 
     @app.post("/orders/{order_id}/purge")
-    async def purge(order_id: str, request: Request, principal: Annotated[Principal, Security(sdk_fastapi.require())]) -> dict[str, Any]:
+    async def purge(
+        order_id: str, request: Request, principal: Annotated[Principal, Security(sdk_fastapi.require())]
+    ) -> dict[str, Any]:
         # a refusal inside an audited block is recorded as a denial, then answered
         token = request.headers["authorization"].split(" ", 1)[1]
         async with audit.record("order.purge", f"orders/{order_id}", metadata={"contact": CONTACT}):
@@ -268,7 +270,9 @@ async def apps(
     request: pytest.FixtureRequest, sidecar: SidecarProcess, broken_audit: SidecarProcess
 ) -> AsyncIterator[Apps]:
     variant = str(request.param)
-    started = [await serve(variant, addr) for addr in (sidecar.target, broken_audit.target, f"[::1]:{free_port('::1')}")]
+    started = [
+        await serve(variant, addr) for addr in (sidecar.target, broken_audit.target, f"[::1]:{free_port('::1')}")
+    ]
     yield Apps(variant, *(s for s, _ in started))
     for served, close in started:
         await served.stop()

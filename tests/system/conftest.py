@@ -68,7 +68,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, bao: OpenBao) -> Iterator[S
     upstream = Upstream()
     gateway = GatewayProcess(
         upstream,
-        sidecar.addr,
+        sidecar,
         cp_url=cp.url,
         port=gateway_port,
         routes_file=ROUTES,
@@ -105,7 +105,7 @@ class Front:
 def nginx_front(system: System) -> Iterator[NginxProcess]:
     authz = GatewayProcess(
         system.upstream,
-        system.sidecar.addr,
+        system.sidecar,
         cp_url=system.cp.url,
         routes_file=ROUTES,
         env={

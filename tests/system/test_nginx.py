@@ -105,7 +105,7 @@ def test_every_decision_is_audited(system: System, nginx_front: NginxProcess) ->
 def lonely_nginx(system: System) -> Iterator[tuple[NginxProcess, GatewayProcess]]:
     authz = GatewayProcess(
         system.upstream,
-        system.sidecar.addr,
+        system.sidecar,
         cp_url=system.cp.url,
         routes_file=ROUTES,
         env={"CORESDK_GATEWAY_MODE": "authz", "CORESDK_GATEWAY_AUDIT_CHAIN": "system-nginx-2"},

@@ -170,7 +170,7 @@ def test_sidecars_stay_on_loopback_and_are_probed_from_inside_the_pod() -> None:
         for c in w["spec"]["template"]["spec"]["containers"]
         if c["name"] == "coresdk-sidecar"
     ]
-    assert len(sidecars) >= 2
+    assert sidecars, "the application pod has its sidecar"
     for name, c in sidecars:
         env = {e["name"]: e.get("value") for e in c["env"]}
         assert env["CORESDK_SIDECAR_ADDR"] == "[::1]:50051", name
@@ -205,3 +205,18 @@ def test_shipped_configuration_has_no_hardcoded_secret() -> None:
     paths = [ROOT / "config", K8S, *DOCKERFILES]
     status, detail, _ = no_hardcoded_secrets(Context({}, paths))
     assert status is Status.PASS, detail
+
+
+def test_the_gateway_decides_in_process_without_a_sidecar() -> None:
+    """The gateway runs the engine itself: the engine's settings on its container, its own journal volume and
+    credential, readiness on /readyz, and no sidecar container in its pod."""
+    [gateway] = [w for w in workloads() if w["metadata"]["name"] == "coresdk-gateway"]
+    spec = gateway["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["gateway"]
+    [container] = spec["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert {"CORESDK_JWKS_URI", "CORESDK_EXPECTED_ISSUER", "CORESDK_EXPECTED_AUDIENCE", "CORESDK_CP_TOKEN"} <= set(env)
+    assert "CORESDK_SIDECAR_ADDR" not in env
+    assert env["CORESDK_CP_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "cp-credential"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert any(m["mountPath"] == env["CORESDK_DATA_DIR"]["value"] for m in container["volumeMounts"])

@@ -12,12 +12,20 @@ from coresdk.config.gateway import load_gateway_config
 from coresdk.errors import ConfigError
 
 ROUTE = {"method": "GET", "path": "/v1/x/{id}", "permission": "x:read"}
+# the engine's settings the gateway reads like the sidecar (whom to trust)
+TRUST = {
+    "CORESDK_JWKS_URI": "https://idp.example/jwks",
+    "CORESDK_EXPECTED_ISSUER": "https://idp.example",
+    "CORESDK_EXPECTED_AUDIENCE": "api",
+}
 
 
 def load(tmp_path: Path, doc: Any) -> Any:
     path = tmp_path / "routes.json"
     path.write_text(json.dumps(doc))
-    return load_gateway_config({"CORESDK_UPSTREAM_URL": "http://127.0.0.1:9", "CORESDK_ROUTES_FILE": str(path)})
+    return load_gateway_config(
+        {**TRUST, "CORESDK_UPSTREAM_URL": "http://127.0.0.1:9", "CORESDK_ROUTES_FILE": str(path)}
+    )
 
 
 def test_good_config(tmp_path: Path) -> None:
