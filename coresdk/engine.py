@@ -90,9 +90,12 @@ class Engine:
             await self.rego.close()
         self.audit.close()
 
-    def audit_body(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def audit_body(self, fields: dict[str, Any], metadata_masked: bool = False) -> dict[str, Any]:
         """A record body as the journal takes it: validated, metadata masked (field names, then the detectors) before
-        anything is hashed, so no PII enters the chain."""
+        anything is hashed, so no PII enters the chain. metadata_masked: the caller masked every field of its
+        metadata that can hold PII itself (the gateway: only the target and the client id can) — no second walk."""
+        if metadata_masked:
+            return validate_fields(fields)
         metadata, _ = mask_fields(fields.get("metadata") or {})
         body = validate_fields({**fields, "metadata": metadata})
         body["metadata"], _ = self.masker.mask_json(body["metadata"])

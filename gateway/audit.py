@@ -10,6 +10,7 @@ is sent; for a forwarded one, after the upstream answered and before its body is
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,10 @@ class RequestRecord:
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def fields(self, status: int) -> dict[str, Any]:
+    def fields(self, status: int, mask: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """mask: applied to the values a client chooses (target, client id); the rest are the gateway's own
+        (request and decision ids, status, route), which hold no PII."""
+        keep: Callable[[str], str] = mask or (lambda v: v)
         return {
             "actor": clip(self.actor),
             "action": ACTION,
@@ -50,8 +54,8 @@ class RequestRecord:
             "metadata": {
                 "request_id": self.request_id,
                 "status": status,
-                "target": clip(self.target, MAX_TARGET),
-                "client_id": clip(self.client_id),
+                "target": keep(clip(self.target, MAX_TARGET)),
+                "client_id": keep(clip(self.client_id)),
                 **self.extra,
             },
         }
@@ -61,10 +65,14 @@ class RequestAuditor:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    def _mask(self, value: str) -> str:
+        return self._engine.masker.mask_text(value)[0] if value else value
+
     async def append(self, record: RequestRecord, status: int) -> bool:
         """True once the record is durable in the gateway's journal; False (logged) otherwise."""
         try:
-            await self._engine.record([self._engine.audit_body(record.fields(status))])
+            fields = record.fields(status, self._mask)
+            await self._engine.record([self._engine.audit_body(fields, metadata_masked=True)])
         except CoreSDKError as err:
             log.error("audit append failed request_id=%s reason=%s", record.request_id, err.reason)
             return False
