@@ -58,10 +58,10 @@ class SqlFamilyStore:
     async def family_locked(self, family_id: str) -> TokenFamily | None:
         """The family, read after taking its subject's lock: a family revoked a moment ago is seen as revoked.
 
-        SQLite runs one writer at a time already, so the lock and the second read are PostgreSQL's alone.
+        Where the transaction already excludes other writers (SQLite), the first read is final.
         """
         family = await self.family(family_id)
-        if family is None or self._tx.dialect == "sqlite":
+        if family is None or self._tx.single_writer:
             return family
         await self._tx.serialize(subject_lock(family.subject))
         return await self.family(family_id)
