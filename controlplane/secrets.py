@@ -18,11 +18,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+CONTROLPLANE_SALT = b"coresdk-controlplane-v1"
+AUDIT_SALT = b"coresdk-audit-v1"
 
-def _derive(secret: bytes, info: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"coresdk-controlplane-v1", info=info.encode()).derive(
-        secret
-    )
+
+def derive_key(secret: bytes, purpose: str, salt: bytes = CONTROLPLANE_SALT) -> bytes:
+    """The one key derivation of the control plane: HKDF-SHA256, 32 bytes, one `purpose` per use.
+
+    Every key the control plane derives from CORESDK_SERVER_SECRET comes from here, each under its own purpose, so
+    no two uses share a key. The salts are fixed forever: a changed salt would change every key (stored hashes
+    and sealed values would no longer match, the audit checkpoint key would change).
+    """
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=purpose.encode()).derive(secret)
 
 
 class SealError(Exception):
@@ -31,9 +38,9 @@ class SealError(Exception):
 
 class ServerKeys:
     def __init__(self, server_secret: bytes) -> None:
-        self._pepper = _derive(server_secret, "client-secret-pepper")
-        self._token_key = _derive(server_secret, "token-hash")
-        self._aead = AESGCM(_derive(server_secret, "seal"))
+        self._pepper = derive_key(server_secret, "client-secret-pepper")
+        self._token_key = derive_key(server_secret, "token-hash")
+        self._aead = AESGCM(derive_key(server_secret, "seal"))
 
     def hash_client_secret(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()

@@ -16,9 +16,12 @@ from aiohttp import web
 from controlplane.admin.sidecar_auth import require_sidecar_or_admin
 from controlplane.http import client_ip, json_object, query_params
 from controlplane.oauth.apps import check_app_consistency, validate_app_fields
-from controlplane.oauth.authorize import hash_password
 from controlplane.oauth.context import Context
 from controlplane.oauth.errors import ApiError
+from controlplane.oauth.grant_withdrawal import delete_app as withdraw_app
+from controlplane.oauth.grant_withdrawal import delete_user as withdraw_user
+from controlplane.oauth.grant_withdrawal import update_app
+from controlplane.passwords import hash_password
 from controlplane.secrets import new_id, new_token
 from controlplane.store.models import ClientSecret, OAuthApp, User
 
@@ -54,7 +57,7 @@ async def _app_view(ctx: Context, app: OAuthApp) -> dict[str, Any]:
             "age_days": int((now - s.created_at) // 86400),
             "active": s.expires_at is None or now < s.expires_at,
         }
-        for s in await ctx.store.secrets_for(app.id)
+        for s in await _secrets(ctx, app)
     ]
     return {
         "id": app.id,
@@ -72,8 +75,14 @@ async def _app_view(ctx: Context, app: OAuthApp) -> dict[str, Any]:
     }
 
 
+async def _secrets(ctx: Context, app: OAuthApp) -> list[ClientSecret]:
+    async with ctx.store.transaction() as tx:
+        return await tx.apps.secrets_for(app.id)
+
+
 async def _get_app(ctx: Context, request: web.Request) -> OAuthApp:
-    app = await ctx.store.app_by_id(request.match_info["app_id"])
+    async with ctx.store.transaction() as tx:
+        app = await tx.apps.app_by_id(request.match_info["app_id"])
     if app is None:
         raise ApiError(404, "not_found", "no such app")
     return app
@@ -104,7 +113,12 @@ async def create_app(request: web.Request) -> web.Response:
     if app.confidential:
         secret_value = new_token(32)
         secret = ClientSecret(new_id("sec"), app.id, ctx.server_keys.hash_client_secret(secret_value), now, None)
-    await ctx.store.insert_app(app, secret, now, client_ip(request))
+    async with ctx.store.transaction() as tx:
+        await tx.apps.insert_app(app)
+        if secret is not None:
+            await tx.apps.insert_secret(secret)
+        detail = {"name": app.name, "client_type": app.client_type, "scopes": list(app.scopes)}
+        await tx.events.app_event("app_created", app, now, client_ip(request), detail)
     view = await _app_view(ctx, app)
     if secret_value is not None:
         view["client_secret"] = secret_value
@@ -114,7 +128,9 @@ async def create_app(request: web.Request) -> web.Response:
 async def list_apps(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
-    return web.json_response({"apps": [await _app_view(ctx, a) for a in await ctx.store.list_apps()]})
+    async with ctx.store.transaction() as tx:
+        apps = await tx.apps.list_apps()
+    return web.json_response({"apps": [await _app_view(ctx, a) for a in apps]})
 
 
 async def get_app(request: web.Request) -> web.Response:
@@ -132,14 +148,14 @@ async def patch_app(request: web.Request) -> web.Response:
     now = time.time()
     updated = OAuthApp(**{**app.__dict__, **fields, "updated_at": now})
     check_app_consistency(updated.client_type, updated.grant_types, updated.redirect_uris)
-    await ctx.store.update_app(updated, tuple(sorted(fields)), now, client_ip(request))
+    await update_app(ctx.store, updated, tuple(sorted(fields)), now, client_ip(request))
     return web.json_response(await _app_view(ctx, updated))
 
 
 async def delete_app(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
-    await ctx.store.delete_app(await _get_app(ctx, request), time.time(), client_ip(request))
+    await withdraw_app(ctx.store, await _get_app(ctx, request), time.time(), client_ip(request))
     return web.Response(status=204)
 
 
@@ -166,7 +182,11 @@ async def rotate_secret(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "the grace period must lie between now and 30 days from now")
     value = new_token(32)
     secret = ClientSecret(new_id("sec"), app.id, ctx.server_keys.hash_client_secret(value), now, None)
-    await ctx.store.rotate_secret(app, secret, now + grace, now, client_ip(request))
+    async with ctx.store.transaction() as tx:  # secrets without an expiry, or a later one, now end with the grace
+        await tx.apps.expire_secrets(app.id, now + grace)
+        await tx.apps.insert_secret(secret)
+        detail = {"previous_expire_at": now + grace, "secret_id": secret.id}
+        await tx.events.app_event("secret_rotated", app, now, client_ip(request), detail)
     view = await _app_view(ctx, app)
     view["client_secret"] = value
     return web.json_response(view, headers={"Cache-Control": "no-store"})
@@ -201,26 +221,41 @@ async def create_user(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", f"roles must be a list of {', '.join(_ROLES)}")
     if not isinstance(password, str) or not 12 <= len(password) <= 1024:
         raise ApiError(400, "invalid_request", "password must be 12 to 1024 characters")
-    if await ctx.store.user_by_subject(subject):
+    async with ctx.store.transaction() as tx:
+        existing = await tx.users.user_by_subject(subject)
+    if existing:
         raise ApiError(409, "conflict", "a user with this subject exists")
     user = User(new_id("usr"), subject, tenant, tuple(roles), hash_password(password), time.time())
-    await ctx.store.insert_user(user, client_ip(request))
+    async with ctx.store.transaction() as tx:
+        await tx.users.insert_user(user)
+        await tx.events.record(
+            "user_created",
+            user.created_at,
+            subject=user.subject,
+            ip=client_ip(request),
+            admin=True,
+            resource=f"user/{user.id}",
+            detail={"tenant_id": user.tenant_id, "roles": list(user.roles)},
+        )
     return web.json_response(_user_view(user), status=201)
 
 
 async def list_users(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
-    return web.json_response({"users": [_user_view(u) for u in await ctx.store.list_users()]})
+    async with ctx.store.transaction() as tx:
+        users = await tx.users.list_users()
+    return web.json_response({"users": [_user_view(u) for u in users]})
 
 
 async def delete_user(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
-    user = await ctx.store.user_by_id(request.match_info["user_id"])
+    async with ctx.store.transaction() as tx:
+        user = await tx.users.user_by_id(request.match_info["user_id"])
     if user is None:
         raise ApiError(404, "not_found", "no such user")
-    await ctx.store.delete_user(user, time.time(), client_ip(request))
+    await withdraw_user(ctx.store, user, time.time(), client_ip(request))
     return web.Response(status=204)
 
 
@@ -246,7 +281,7 @@ async def token_events(request: web.Request) -> web.Response:
     limit_text = params.get("limit", "100")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
         raise ApiError(400, "invalid_request", "limit must be 1 to 1000")
-    events = await ctx.store.list_events(
+    events = await ctx.store.events.list_events(
         params.get("type"),
         params.get("client_id"),
         _float_param(params, "since"),
@@ -301,6 +336,6 @@ async def revocations(request: web.Request) -> web.Response:
     since_text = params.get("since", "0")
     if not since_text.isdigit():
         raise ApiError(400, "invalid_request", "since must be a non-negative integer")
-    items = await ctx.store.revocations_since(int(since_text), time.time())
+    items = await ctx.store.revocations.revocations_since(int(since_text), time.time())
     next_since = items[-1]["seq"] if items else int(since_text)
     return web.json_response({"revocations": items, "next_since": next_since}, headers={"Cache-Control": "no-store"})

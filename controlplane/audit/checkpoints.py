@@ -16,11 +16,10 @@ import logging
 import time
 
 import aiohttp
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nacl.signing import SigningKey
 
 from controlplane.audit.sinks import Sink
+from controlplane.secrets import AUDIT_SALT, derive_key
 from controlplane.store.audit import AuditStore
 from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.checkpoint import Checkpoint, CheckpointError, audit_origin, sign_checkpoint, verifier_key
@@ -30,10 +29,7 @@ log = logging.getLogger("coresdk.controlplane.audit")
 
 
 def checkpoint_key(server_secret: bytes) -> SigningKey:
-    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"coresdk-audit-v1", info=b"checkpoint-ed25519").derive(
-        server_secret
-    )
-    return SigningKey(seed)
+    return SigningKey(derive_key(server_secret, "checkpoint-ed25519", AUDIT_SALT))
 
 
 class Checkpointer:

@@ -46,7 +46,9 @@ class KeyManager:
     async def reload(self) -> None:
         keys: dict[str, tuple[SigningKey, str, float | None]] = {}
         active = None
-        for row in await self._store.signing_keys():
+        async with self._store.transaction() as tx:
+            rows = await tx.keys.signing_keys()
+        for row in rows:
             pem = self._server_keys.open(row["private_key_enc"], f"signing_key:{row['kid']}")
             private = serialization.load_pem_private_key(pem, password=None)
             assert isinstance(private, rsa.RSAPrivateKey)
@@ -60,7 +62,10 @@ class KeyManager:
 
     async def _add(self, key: SigningKey, make_active: bool) -> None:
         sealed = self._server_keys.seal(_pem(key.private_key), f"signing_key:{key.kid}")
-        await self._store.add_signing_key(key.kid, sealed, time.time(), make_active)
+        now = time.time()
+        async with self._store.transaction() as tx:
+            await tx.keys.add_signing_key(key.kid, sealed, now, make_active)
+            await tx.events.record("signing_key_added", now, detail={"kid": key.kid, "active": make_active})
         await self.reload()
 
     async def rotate(self) -> SigningKey:

@@ -14,15 +14,12 @@ trusted proxy (the gateway) says so — and slowed, never refused, per subject a
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from controlplane.http import client_ip, oauth_form, query_params
 from controlplane.oauth import pkce
@@ -30,6 +27,7 @@ from controlplane.oauth.apps import redirect_matches
 from controlplane.oauth.context import Context
 from controlplane.oauth.errors import OAuthError
 from controlplane.oauth.limits import limit_ip, slow_busy_subject
+from controlplane.passwords import DUMMY_HASH, verify_password
 from controlplane.secrets import new_token
 from controlplane.store.models import AuthCode, OAuthApp
 from controlplane.web.origin import form_post_allowed
@@ -46,9 +44,6 @@ OAUTH_PARAMS = (
     "code_challenge_method",
 )
 CSRF_TTL = 600
-_HASHER = PasswordHasher()
-# Verified against when the user does not exist, so both failures cost the same.
-_DUMMY_HASH = _HASHER.hash("coresdk-no-such-user")
 
 
 class _PageError(Exception):
@@ -73,7 +68,10 @@ def _redirect(uri: str, params: dict[str, str]) -> web.Response:
 async def _validate(ctx: Context, params: dict[str, str]) -> tuple[OAuthApp, tuple[str, ...]]:
     """Raise _PageError (no redirect possible) or OAuthError (redirect with error) or return (app, scopes)."""
     client_id = params.get("client_id", "")
-    app = await ctx.store.app_by_client_id(client_id) if client_id else None
+    app = None
+    if client_id:
+        async with ctx.store.transaction() as tx:
+            app = await tx.apps.app_by_client_id(client_id)
     if app is None:
         raise _PageError("Unknown client.")
     redirect_uri = params.get("redirect_uri", "")
@@ -85,13 +83,9 @@ async def _validate(ctx: Context, params: dict[str, str]) -> tuple[OAuthApp, tup
         raise OAuthError("unauthorized_client", "this client may not use the authorization code grant")
     if not params.get("state"):
         raise OAuthError("invalid_request", "state is required")
-    challenge = params.get("code_challenge", "")
-    if not challenge:
-        raise OAuthError("invalid_request", "PKCE code_challenge is required")
-    if params.get("code_challenge_method") != "S256":
-        raise OAuthError("invalid_request", "code_challenge_method must be S256")
-    if not pkce.valid_challenge(challenge):
-        raise OAuthError("invalid_request", "code_challenge must be a base64url SHA-256 value")
+    problem = pkce.challenge_problem(params.get("code_challenge", ""), params.get("code_challenge_method"))
+    if problem is not None:
+        raise OAuthError("invalid_request", problem)
     wanted = tuple(dict.fromkeys(params.get("scope", "").split())) or app.scopes
     extra = [s for s in wanted if s not in app.scopes]
     if extra:
@@ -110,16 +104,6 @@ def _csrf_ok(ctx: Context, params: dict[str, str], token: str) -> bool:
     if not expires_text.isdigit() or int(expires_text) < time.time():
         return False
     return hmac.compare_digest(_csrf(ctx, params, int(expires_text)), token)
-
-
-async def _verify_password(password_hash: str, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return _HASHER.verify(password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.get_running_loop().run_in_executor(None, check)
 
 
 async def authorize(request: web.Request) -> web.Response:
@@ -164,29 +148,29 @@ async def authorize(request: web.Request) -> web.Response:
         response.headers["Retry-After"] = str(wait)
         return response
     await slow_busy_subject(ctx, username)
-    user = await ctx.store.user_by_subject(username) if username else None
-    ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, params.get("password", ""))
+    user = None
+    if username:
+        async with ctx.store.transaction() as tx:
+            user = await tx.users.user_by_subject(username)
+    ok = await verify_password(user.password_hash if user else DUMMY_HASH, params.get("password", ""))
     if user is None or not ok:
         await ctx.store.add_event("login_failed", time.time(), client_id=app.client_id, subject=username[:200], ip=ip)
         return page("Invalid username or password.", 401, username)
     code = new_token()
     now = time.time()
-    await ctx.store.insert_code(
-        AuthCode(
-            code_hash=ctx.server_keys.hash_token(code),
-            client_id=app.client_id,
-            redirect_uri=oauth["redirect_uri"],
-            code_challenge=oauth["code_challenge"],
-            subject=user.subject,
-            tenant_id=user.tenant_id,
-            roles=user.roles,
-            scopes=scopes,
-            created_at=now,
-            expires_at=now + CODE_TTL,
+    async with ctx.store.transaction() as tx:
+        await tx.codes.insert_code(
+            AuthCode(
+                code_hash=ctx.server_keys.hash_token(code),
+                client_id=app.client_id,
+                redirect_uri=oauth["redirect_uri"],
+                code_challenge=oauth["code_challenge"],
+                subject=user.subject,
+                tenant_id=user.tenant_id,
+                roles=user.roles,
+                scopes=scopes,
+                created_at=now,
+                expires_at=now + CODE_TTL,
+            )
         )
-    )
     return _redirect(oauth["redirect_uri"], {"code": code, "state": oauth["state"], "iss": ctx.config.issuer})
-
-
-def hash_password(password: str) -> str:
-    return _HASHER.hash(password)

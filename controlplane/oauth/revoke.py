@@ -1,8 +1,4 @@
-"""POST /v1/oauth/revoke (RFC 7009) and POST /v1/oauth/logout.
-
-A refresh token revokes its whole family (and every access token of it); an access token's jti joins the
-revocation list that sidecars poll. Unknown or foreign tokens get 200 as the RFC requires — nothing is revealed.
-"""
+"""POST /v1/oauth/revoke (RFC 7009) and POST /v1/oauth/logout: the HTTP face of controlplane.oauth.revocation."""
 
 from __future__ import annotations
 
@@ -15,31 +11,8 @@ from controlplane.oauth.clients import authenticate_client
 from controlplane.oauth.context import Context
 from controlplane.oauth.errors import NO_STORE, OAuthError
 from controlplane.oauth.limits import limit_client, limit_ip
-from controlplane.oauth.tokens_lookup import find_access, find_refresh
+from controlplane.oauth.revocation import TOKEN_TYPE_HINTS, revoke_token
 from controlplane.store.models import OAuthApp
-
-_HINTS = ("access_token", "refresh_token")
-
-
-async def _revoke_one(ctx: Context, app: OAuthApp, token: str, hint: str | None, ip: str) -> None:
-    order = ("refresh_token", "access_token") if hint != "access_token" else ("access_token", "refresh_token")
-    for kind in order:
-        if kind == "refresh_token":
-            found = await find_refresh(ctx, token)
-            if found is not None:
-                if found.family.client_id == app.client_id and found.family.revoked_at is None:
-                    await ctx.store.revoke_family(found.family.id, "revoked", time.time(), app.client_id, ip)
-                return
-        else:
-            access = await find_access(ctx, token)
-            if access is not None:
-                if access.record.client_id == app.client_id:
-                    if access.record.family_id:
-                        await ctx.store.revoke_family(
-                            access.record.family_id, "revoked", time.time(), app.client_id, ip
-                        )
-                    await ctx.store.revoke_access(access.record, time.time(), ip)
-                return
 
 
 async def client_request(request: web.Request, endpoint: str) -> tuple[Context, OAuthApp, dict[str, str], str]:
@@ -58,9 +31,9 @@ async def revoke(request: web.Request) -> web.Response:
     if not token:
         raise OAuthError("invalid_request", "token is required")
     hint = form.get("token_type_hint")
-    if hint is not None and hint not in _HINTS:
-        raise OAuthError("unsupported_token_type", f"token_type_hint must be one of {', '.join(_HINTS)}")
-    await _revoke_one(ctx, app, token, hint, ip)
+    if hint is not None and hint not in TOKEN_TYPE_HINTS:
+        raise OAuthError("unsupported_token_type", f"token_type_hint must be one of {', '.join(TOKEN_TYPE_HINTS)}")
+    await revoke_token(ctx, app, token, hint, time.time(), ip)
     return web.Response(status=200, headers=NO_STORE)
 
 
@@ -72,5 +45,5 @@ async def logout(request: web.Request) -> web.Response:
         raise OAuthError("invalid_request", "refresh_token and/or access_token is required")
     for token, hint in tokens:
         if token:
-            await _revoke_one(ctx, app, token, hint, ip)
+            await revoke_token(ctx, app, token, hint, time.time(), ip)
     return web.Response(status=200, headers=NO_STORE)

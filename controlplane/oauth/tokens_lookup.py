@@ -8,8 +8,9 @@ from typing import Any
 
 import jwt
 
-from controlplane.oauth.context import Context
+from controlplane.oauth.services import OAuthServices
 from controlplane.store.models import AccessRecord, RefreshRecord, TokenFamily
+from controlplane.store.store import StoreTx
 
 
 @dataclass(frozen=True)
@@ -24,30 +25,41 @@ class FoundAccess:
     claims: dict[str, Any]
 
 
-async def find_refresh(ctx: Context, token: str) -> FoundRefresh | None:
-    found = await ctx.store.refresh_lookup(ctx.server_keys.hash_token(token))
-    return FoundRefresh(*found) if found else None
+async def find_refresh(svc: OAuthServices, tx: StoreTx, token: str) -> FoundRefresh | None:
+    record = await tx.families.refresh(svc.server_keys.hash_token(token))
+    if record is None:
+        return None
+    family = await tx.families.family(record.family_id)
+    assert family is not None  # refresh_tokens.family_id references token_families
+    return FoundRefresh(record, family)
 
 
-async def find_access(ctx: Context, token: str) -> FoundAccess | None:
+def access_claims(svc: OAuthServices, token: str) -> dict[str, Any] | None:
     """Our signature, our issuer; expiry is judged by the caller (revoking an expired token is a no-op)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         return None
-    keys = {k.kid: k for k in ctx.keys.public_keys(time.time())}
+    keys = {k.kid: k for k in svc.keys.public_keys(time.time())}
     key = keys.get(str(header.get("kid")))
     if key is None or header.get("alg") != "RS256":
         return None
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key.private_key.public_key(),
             algorithms=["RS256"],
-            issuer=ctx.config.issuer,
+            issuer=svc.config.issuer,
             options={"verify_exp": False, "verify_aud": False, "require": ["jti", "exp", "iat"]},
         )
     except jwt.PyJWTError:
         return None
-    record = await ctx.store.access_lookup(str(claims["jti"]))
+    return claims
+
+
+async def find_access(svc: OAuthServices, tx: StoreTx, token: str) -> FoundAccess | None:
+    claims = access_claims(svc, token)
+    if claims is None:
+        return None
+    record = await tx.tokens.access(str(claims["jti"]))
     return FoundAccess(record, claims) if record else None

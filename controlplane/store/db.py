@@ -29,6 +29,9 @@ class StoreUnavailable(Exception):
 
 class Tx(Protocol):
     dialect: str
+    # True where the transaction itself already excludes every other writer (SQLite's BEGIN IMMEDIATE), so a
+    # serialize() is free and a row read inside the transaction cannot change under it.
+    single_writer: bool
 
     async def execute(self, sql: str, *args: Any) -> int: ...
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
@@ -45,6 +48,7 @@ class Database(Protocol):
 
 class _SqliteTx:
     dialect = "sqlite"
+    single_writer = True
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -108,6 +112,7 @@ class SqliteDatabase:
 
 class _PostgresTx:
     dialect = "postgres"
+    single_writer = False
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn

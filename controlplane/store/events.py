@@ -1,0 +1,120 @@
+"""Token events: a row of token_events and a record of the control plane's own audit chain, written together.
+
+The recorder works inside the caller's transaction, so an event can never be committed without the change it
+describes (or the change without its event). The chain's metadata goes through the masking detectors, like every
+record a sidecar appends: a username typed into the sign-in form may be an e-mail address, and it must not be
+hashed into the chain as typed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from controlplane.store.audit import append_own
+from controlplane.store.db import Database, Tx
+from controlplane.store.models import OAuthApp, TokenEvent
+from coresdk.masking.engine import Masker
+
+_MASKER = Masker(None)  # detectors and the default (replace) policy: no key needed, nothing reversible
+ALERT_EVENTS = frozenset({"refresh_replay", "code_replay", "login_failed"})
+
+
+async def record_event(
+    tx: Tx,
+    type_: str,
+    now: float,
+    *,
+    client_id: str = "",
+    subject: str = "",
+    family_id: str = "",
+    ip: str = "",
+    detail: dict[str, Any] | None = None,
+    admin: bool = False,
+    resource: str = "",
+) -> None:
+    """One token event in tx. admin=True marks an action taken with the admin token (actor "admin")."""
+    metadata, _ = _MASKER.mask_json({"subject": subject, **(detail or {})})
+    await append_own(
+        tx,
+        {
+            "actor": "admin" if admin else client_id or "controlplane",
+            "action": f"admin.{type_}" if admin else f"token.{type_}",
+            "resource": resource or (f"family/{family_id}" if family_id else f"client/{client_id}"),
+            "outcome": "alert" if type_ in ALERT_EVENTS else "success",
+            "ip": ip,
+            "reason": str((detail or {}).get("reason", "")),
+            "metadata": metadata,
+        },
+    )
+    await tx.execute(
+        "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        type_,
+        client_id,
+        subject,
+        family_id,
+        ip,
+        json.dumps(detail or {}, sort_keys=True),
+        now,
+    )
+
+
+class EventRecorder(Protocol):
+    """Events written in the current transaction."""
+
+    async def record(self, type_: str, now: float, **fields: Any) -> None: ...
+    async def app_event(self, type_: str, app: OAuthApp, now: float, ip: str, detail: dict[str, Any]) -> None: ...
+
+
+class SqlEventRecorder:
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    async def record(self, type_: str, now: float, **fields: Any) -> None:
+        await record_event(self._tx, type_, now, **fields)
+
+    async def app_event(self, type_: str, app: OAuthApp, now: float, ip: str, detail: dict[str, Any]) -> None:
+        """An admin action on an app (created, updated, scopes narrowed, secret rotated, deleted)."""
+        await record_event(
+            self._tx,
+            type_,
+            now,
+            client_id=app.client_id,
+            ip=ip,
+            admin=True,
+            resource=f"app/{app.client_id}",
+            detail=detail,
+        )
+
+
+class EventQueries(Protocol):
+    async def list_events(
+        self, type_: str | None, client_id: str | None, since: float | None, until: float | None, limit: int
+    ) -> list[TokenEvent]: ...
+
+
+class SqlEventQueries:
+    """Reading the event log (the admin API's token-events listing)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list_events(
+        self, type_: str | None, client_id: str | None, since: float | None, until: float | None, limit: int
+    ) -> list[TokenEvent]:
+        clauses, args = [], []
+        for column, op, value in (
+            ("type", "=", type_),
+            ("client_id", "=", client_id),
+            ("created_at", ">=", since),
+            ("created_at", "<", until),
+        ):
+            if value is not None:
+                args.append(value)
+                clauses.append(f"{column} {op} ${len(args)}")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        args.append(limit)
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch(f"SELECT * FROM token_events {where} ORDER BY id LIMIT ${len(args)}", *args)  # noqa: S608
+        return [TokenEvent.from_row(r) for r in rows]
