@@ -11,6 +11,7 @@ money and counts. A value is labelled only when an independent validator agrees 
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import random
 import re
@@ -207,7 +208,8 @@ class _Values:
         )
 
     def timestamp(self) -> str:
-        when = self.fake["en_US"].date_time_between(start_date="-6y", end_date="+1y")
+        # fixed bounds: relative ones ("-6y") move with the clock, and the same seed must give the same text
+        when = self.fake["en_US"].date_time_between(start_date=_EARLIEST, end_date=_LATEST)
         r = self.rng.random()
         if r < 0.25:
             return when.isoformat(timespec="seconds") + "Z"
@@ -270,6 +272,10 @@ _TEMPLATES = (
     "Card on file: {CREDIT_CARD} (exp {expiry}), billing zip {postcode}.",
     "Release {version} fixes issue {order}; see {other}.",
 )
+
+
+_EARLIEST = dt.datetime(2020, 1, 1)
+_LATEST = dt.datetime(2027, 12, 31)
 
 
 def generate(count: int = 1500, seed: int = 20260601) -> list[Sample]:
