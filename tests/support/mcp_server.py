@@ -14,6 +14,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ class McpTestServer:
 
     def __post_init__(self) -> None:
         self.mcp = MCPServer(name="coresdk-test-mcp", version=VERSION, log_level="WARNING")
-        self._fns = {"echo": self._echo, "query": self._query, "count": self._count}
+        self._fns: dict[str, Callable[..., Any]] = {"echo": self._echo, "query": self._query, "count": self._count}
         for name, fn in self._fns.items():
             self.mcp.add_tool(fn, name=name, description=DESCRIPTIONS[name])
         self._server: uvicorn.Server | None = None
