@@ -249,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doc.add_argument("--only", action="append", default=[], help="run only this check id (repeatable)")
     doc.add_argument("--timeout", type=float, default=5.0, help="seconds per network probe")
+    from coresdk.mcp import manifest_cli
+
+    manifest_cli.add_parser(sub)
     return parser
 
 
@@ -304,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _secret(args)
     if args.command == "doctor":
         return _doctor(args)
+    if args.command == "manifest":
+        from coresdk.mcp import manifest_cli
+
+        return manifest_cli.run(args)
     return _authenticate(args)
 
 

@@ -31,3 +31,29 @@ refusals contains "CLIENT_READ_ONLY" if {
 	input.principal.client_id in object.get(data, "read_only_clients", [])
 	not input.action in {"read", "list"}
 }
+
+# MCP tool calls (resource `mcp.tool.<name>`, action `call`): the gateway puts the tool's name, arguments and
+# manifest tags in the context, and for a tool tagged `sql` the parsed statement (coresdk.mcp.sql_guard) in
+# context.sql. Such a tool runs only one statement, and only one that reads; a missing classification is a refusal.
+refusals contains "SQL_NOT_READ_ONLY" if {
+	mcp_tool_call
+	"sql" in object.get(input.context, "tags", [])
+	not sql_single_read_only
+}
+
+# Tables no database tool reads, whatever the statement (data.sql_denied_tables, names as PostgreSQL resolves them).
+refusals contains "SQL_TABLE_DENIED" if {
+	mcp_tool_call
+	some table in object.get(object.get(input.context, "sql", {}), "tables", [])
+	table in object.get(data, "sql_denied_tables", [])
+}
+
+mcp_tool_call if {
+	startswith(input.resource, "mcp.tool.")
+	input.action == "call"
+}
+
+sql_single_read_only if {
+	input.context.sql.read_only == true
+	input.context.sql.statements == 1
+}

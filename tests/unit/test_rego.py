@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.struct_pb2 import Struct
 
 from coresdk.config.sidecar import load_sidecar_config
 from coresdk.errors import ConfigError, Unavailable
+from coresdk.mcp.sql_guard import classify
 from coresdk.policy.rego import LocalRego, RegoOutcome, RemoteOpa, interpret
 from tests.support.opa import OpaServer
 from tests.support.processes import ROOT
@@ -35,6 +38,17 @@ def doc(
     }
 
 
+def tool_call(tool: str, tags: list[str], sql: str | None = None, client: str = "agent-1") -> dict[str, Any]:
+    """A tool call as the gateway sends it: the context goes through a protobuf Struct on the way to the sidecar
+    (numbers become doubles), so the cases are built the same way."""
+    context: dict[str, Any] = {"tool": tool, "arguments": {"sql": sql} if sql is not None else {}, "tags": tags}
+    if sql is not None:
+        context["sql"] = classify(sql)
+    wire = Struct()
+    wire.update(context)
+    return {**doc("call", client=client), "resource": f"mcp.tool.{tool}", "context": MessageToDict(wire)}
+
+
 # (input, expected outcome): the contract of config/policies/authz.rego.
 CASES: list[tuple[str, dict[str, Any], RegoOutcome]] = [
     ("plain read", doc(), RegoOutcome(True, "")),
@@ -53,6 +67,48 @@ CASES: list[tuple[str, dict[str, Any], RegoOutcome]] = [
     ("read-only client reads", doc("read", client="reporting-client"), RegoOutcome(True, "")),
     ("read-only client writes", doc("write", client="reporting-client"), RegoOutcome(False, "CLIENT_READ_ONLY")),
     ("claims missing entirely", {**doc("delete"), "principal": {"client_id": "x"}}, RegoOutcome(False, "MFA_REQUIRED")),
+    ("plain tool call", tool_call("echo", []), RegoOutcome(True, "")),
+    ("sql tool: one read-only statement", tool_call("query", ["sql"], "SELECT * FROM orders"), RegoOutcome(True, "")),
+    (
+        "sql tool: a write",
+        tool_call("query", ["sql"], "DELETE FROM orders"),
+        RegoOutcome(False, "SQL_NOT_READ_ONLY"),
+    ),
+    ("sql tool: DROP TABLE", tool_call("query", ["sql"], "DROP TABLE orders"), RegoOutcome(False, "SQL_NOT_READ_ONLY")),
+    (
+        "sql tool: a data-modifying CTE",
+        tool_call("query", ["sql"], "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"),
+        RegoOutcome(False, "SQL_NOT_READ_ONLY"),
+    ),
+    ("sql tool: pg_sleep", tool_call("query", ["sql"], "SELECT pg_sleep(60)"), RegoOutcome(False, "SQL_NOT_READ_ONLY")),
+    ("sql tool without a classification", tool_call("query", ["sql"]), RegoOutcome(False, "SQL_NOT_READ_ONLY")),
+    (
+        "sql tool: statements != 1",
+        {
+            **tool_call("query", ["sql"], "SELECT 1"),
+            "context": {"tags": ["sql"], "sql": {"read_only": True, "statements": 2}},
+        },
+        RegoOutcome(False, "SQL_NOT_READ_ONLY"),
+    ),
+    (
+        "sql tool: read_only a string",
+        {
+            **tool_call("query", ["sql"], "SELECT 1"),
+            "context": {"tags": ["sql"], "sql": {"read_only": "true", "statements": 1}},
+        },
+        RegoOutcome(False, "SQL_NOT_READ_ONLY"),
+    ),
+    (
+        "sql tool: a denied table",
+        tool_call("query", ["sql"], "SELECT rolpassword FROM pg_catalog.pg_authid"),
+        RegoOutcome(False, "SQL_TABLE_DENIED"),
+    ),
+    ("untagged tool: sql not judged", tool_call("notes", [], "DROP TABLE x"), RegoOutcome(True, "")),
+    (
+        "read-only client calls a tool",
+        tool_call("echo", [], client="reporting-client"),
+        RegoOutcome(False, "CLIENT_READ_ONLY"),
+    ),
 ]
 
 

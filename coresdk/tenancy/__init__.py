@@ -1,0 +1,1 @@
+"""Tenant isolation below the application: PostgreSQL row-level security driven by the verified principal."""
