@@ -9,9 +9,10 @@ from __future__ import annotations
 ROLE_ORDER = ("viewer", "editor", "operator", "admin")
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read", "list"}),
-    "editor": frozenset({"read", "list", "create", "write", "update"}),
-    "operator": frozenset({"read", "list", "create", "write", "update", "delete", "manage"}),
-    "admin": frozenset({"read", "list", "create", "write", "update", "delete", "manage", "admin"}),
+    # call: an MCP tool call (resource mcp.tool.<name>), which can do as much as a write
+    "editor": frozenset({"read", "list", "create", "write", "update", "call"}),
+    "operator": frozenset({"read", "list", "create", "write", "update", "call", "delete", "manage"}),
+    "admin": frozenset({"read", "list", "create", "write", "update", "call", "delete", "manage", "admin"}),
 }
 KNOWN_ACTIONS = frozenset().union(*ROLE_ACTIONS.values())
 # Write and delete on an owned resource need the owner, or operator level and above.

@@ -24,15 +24,17 @@ from aiohttp import web
 from coresdk import reasons
 from coresdk.config.gateway import GatewayConfig, load_gateway_config
 from coresdk.engine import Engine
+from coresdk.errors import CoreSDKError
 from coresdk.masking.engine import Masker
 from coresdk.runtime import listen, run_service, stop_signal
 from gateway.audit import RequestAuditor, RequestRecord
 from gateway.authz import allowed_response, original_request, refusal_for_nginx
-from gateway.body import declared_too_large
-from gateway.decision import EngineDecider
+from gateway.body import BodyTooLarge, declared_too_large, whole_body
+from gateway.decision import EngineDecider, refusal_of
 from gateway.entitlement import EntitlementCheck
+from gateway.mcp import McpGuard, McpRefusal, ToolDecision, refusal_calls
 from gateway.paths import AmbiguousPath, Target, canonical_target
-from gateway.pipeline import Pipeline
+from gateway.pipeline import Pipeline, Verdict
 from gateway.proxy import HSTS, Proxy
 from gateway.quota import MemoryQuota, PostgresQuota, QuotaStore
 from gateway.refusals import Refusal, refusal_response
@@ -63,6 +65,11 @@ class Gateway:
             cp_configured=config.cp_url is not None,
         )
         self.proxy: Proxy | None = None
+        self.mcp = (
+            McpGuard(config.manifests, self.engine.authorizer, config.engine.admin_tenant_bypass, config.max_body_bytes)
+            if config.manifests is not None
+            else None
+        )
 
     async def audited(self, record: RequestRecord, status: int) -> bool:
         if self.auditor is None:
@@ -123,15 +130,68 @@ class Gateway:
                     request, self.config.cp_url, target, {"X-Request-ID": record.request_id}, record, True
                 )
             self.log_forward(request.method, target, record)
-            return await self.proxy.forward(
-                request, self.config.upstream_url, target, verdict.identity.headers(record.request_id), record
-            )
+            assert verdict.route is not None
+            base = verdict.route.upstream or self.config.upstream_url
+            if verdict.route.mcp_server is not None and request.method == "POST":
+                return await self.forward_mcp(request, target, verdict, record, base)
+            return await self.proxy.forward(request, base, target, verdict.identity.headers(record.request_id), record)
+        except McpRefusal as refusal:
+            record.reason, record.outcome = refusal.reason, "deny"
+            await self.audited(record, refusal.status)
+            return web.json_response(refusal.body, status=refusal.status)
+        except CoreSDKError as err:  # the engine could not judge (e.g. a tool call while keys are unavailable)
+            return await self.refuse(refusal_of(err, "authorization"), record)
         except AmbiguousPath as err:
             return await self.refuse(
                 Refusal(400, "invalid_request", f"ambiguous request path: {err.message}", err.reason), record
             )
         except Refusal as refusal:
             return await self.refuse(refusal, record)
+
+    async def forward_mcp(
+        self, request: web.Request, target: Target, verdict: Verdict, record: RequestRecord, base: str
+    ) -> web.StreamResponse:
+        """An MCP endpoint: every JSON-RPC message judged (gateway.mcp), every tool call audited before anything is
+        forwarded, the body forwarded exactly as it came, a tools/list answer filtered to what the caller may use."""
+        assert self.proxy is not None and verdict.route is not None and verdict.identity is not None
+        if self.mcp is None:
+            raise Refusal(503, "temporarily_unavailable", "no tool manifests are configured", "MANIFESTS_MISSING")
+        server = verdict.route.mcp_server
+        assert server is not None
+        try:
+            raw = await whole_body(request, self.config.max_body_bytes)
+        except BodyTooLarge as err:
+            raise Refusal(413, "request_too_large", err.message, err.reason) from None
+        try:
+            plan = await self.mcp.check(server, verdict.token, record.request_id, raw)
+        except McpRefusal as refusal:
+            await self.audit_tool_calls(refusal_calls(refusal), record, server)
+            raise
+        if not await self.audit_tool_calls(plan.calls, record, server):
+            raise Refusal(503, "temporarily_unavailable", "the audit trail is unavailable", "AUDIT_UNAVAILABLE")
+        rewrite = None
+        if plan.lists_tools:
+            principal = await self.engine.validator.authenticate(verdict.token)
+            mcp = self.mcp
+
+            def rewrite(content_type: str, data: bytes) -> bytes:
+                return mcp.filter_answer(server, principal, content_type, data)
+
+        return await self.proxy.forward(
+            request, base, target, verdict.identity.headers(record.request_id), record, body=raw, rewrite=rewrite
+        )
+
+    async def audit_tool_calls(self, calls: list[ToolDecision], record: RequestRecord, server: str) -> bool:
+        if self.auditor is None or not calls:
+            return True
+        base = {"actor": record.actor, "tenant_id": record.tenant_id, "ip": record.ip}
+        bodies = [self.engine.audit_body(McpGuard.audit_fields(c, record.request_id, server, base)) for c in calls]
+        try:
+            await self.engine.record(bodies)
+        except CoreSDKError as err:
+            log.error("tool call audit failed request_id=%s reason=%s", record.request_id, err.reason)
+            return False
+        return True
 
     async def decide_for_nginx(self, request: web.Request) -> web.StreamResponse:
         """Authz mode: GET /coresdk/authz from nginx's auth_request."""

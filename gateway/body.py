@@ -38,3 +38,13 @@ async def bounded_body(request: web.Request, limit: int) -> bytes | StreamReader
             return bytes(data)
         data += chunk
     raise BodyTooLarge(limit)
+
+
+async def whole_body(request: web.Request, limit: int) -> bytes:
+    """The whole body within the limit, whatever its framing (for a body the gateway must read before deciding)."""
+    body = await bounded_body(request, limit)
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    return await body.read()

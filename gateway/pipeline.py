@@ -25,6 +25,7 @@ class Verdict:
 
     route: Route | None
     identity: Identity | None
+    token: str = ""  # the bearer token the decision was made on (MCP routes decide again per tool call)
 
     @property
     def public(self) -> bool:
@@ -56,4 +57,4 @@ class Pipeline:
         identity = await self._decider.authorize(token, route, record)
         await self._entitlements.check(identity.tenant_id)
         record.outcome = "allow"
-        return Verdict(route, identity)
+        return Verdict(route, identity, token)

@@ -21,6 +21,8 @@ from gateway.refusals import Refusal, unavailable
 log = logging.getLogger("coresdk.gateway")
 HSTS = "max-age=63072000; includeSubDomains"
 Audit = Callable[[RequestRecord, int], Awaitable[bool]]
+Rewrite = Callable[[str, bytes], bytes]  # (content type, whole answer) → answer to relay
+MAX_REWRITE = 16 * 1024 * 1024
 
 
 class Proxy:
@@ -38,12 +40,17 @@ class Proxy:
         identity: Mapping[str, str],
         record: RequestRecord,
         keep_authorization: bool = False,
+        body: bytes | None = None,
+        rewrite: Rewrite | None = None,
     ) -> web.StreamResponse:
-        """keep_authorization only for the control plane (client authentication); the application never gets it."""
-        try:
-            body = await bounded_body(request, self._max_body)
-        except BodyTooLarge as err:
-            raise Refusal(413, "request_too_large", err.message, err.reason) from None
+        """keep_authorization only for the control plane (client authentication); the application never gets it.
+        body: already read (and judged) by the caller; rewrite: the answer is read whole and rewritten before it is
+        relayed (an MCP tools/list filtered to what the caller may use)."""
+        if body is None:
+            try:
+                body = await bounded_body(request, self._max_body)  # type: ignore[assignment]
+            except BodyTooLarge as err:
+                raise Refusal(413, "request_too_large", err.message, err.reason) from None
         sent_proto = request.headers.get("X-Forwarded-Proto", "")
         trusted = self._trusted.trusts(request.remote or "")
         headers = upstream_headers(
@@ -69,6 +76,13 @@ class Proxy:
                     if k.lower() not in HOP_BY_HOP:
                         response.headers.add(k, v)
                 response.headers["Strict-Transport-Security"] = HSTS
+                if rewrite is not None:
+                    data = rewrite(upstream.headers.get("Content-Type", ""), await upstream.content.read(MAX_REWRITE))
+                    response.content_length = len(data)
+                    await response.prepare(request)
+                    await response.write(data)
+                    await response.write_eof()
+                    return response
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_chunked(65536):
                     await response.write(chunk)

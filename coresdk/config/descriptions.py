@@ -114,6 +114,9 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_GATEWAY_AUDIT": "one audit record per request through the sidecar (default on)",
     "CORESDK_GATEWAY_AUDIT_CHAIN": "the gateway's chain id",
     "CORESDK_GATEWAY_AUDIT_DIR": "the gateway's own audit journal (default `<CORESDK_DATA_DIR>/gateway-audit`)",
+    "CORESDK_MANIFEST_KEYS": 'trust file of signed MCP tool manifests: {"keys": ["ed25519:<base64>"], "revoked": '
+    '["<manifest id>"]} (required with an MCP route)',
+    "CORESDK_MANIFEST_DIR": "directory of signed tool manifests, one `*.json` per tool (required with an MCP route)",
     "CORESDK_QUOTA_DATABASE_URL": "PostgreSQL shared by gateway replicas for quotas (default: in memory)",
 }
 

@@ -12,13 +12,16 @@ from pathlib import Path
 from coresdk.audit import chain_id as chain_ids
 from coresdk.config.engine import AuditSettings, EngineConfig, load_engine_config
 from coresdk.config.env import Env, split_host_port, validate_fetch_url
+from coresdk.config.manifests import load_manifest_trust
 from coresdk.errors import ConfigError
+from coresdk.mcp.manifest import TrustStore
 from coresdk.proxies import TrustedProxies, parse_trusted_proxies
 from coresdk.roles import KNOWN_ACTIONS
 
 _NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 _PERMISSION = re.compile(r"[a-z][a-z0-9_.-]{0,63}:[a-z][a-z0-9_.-]{0,63}")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+_ROUTE_KEYS = {"method", "path", "permission", "mcp", "upstream"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Route:
     path: str  # exact, or with {name} segments
     resource: str
     action: str
+    mcp_server: str | None = None  # an MCP endpoint of this server (the name its tool manifests carry)
+    upstream: str | None = None  # forwarded here instead of CORESDK_UPSTREAM_URL
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class GatewayConfig:
     # peers whose Forwarded / X-Forwarded-For is believed
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     mode: str = "proxy"  # proxy: decide and forward; authz: only nginx auth_request decisions
+    manifests: TrustStore | None = None  # signed tool manifests; required when a route is an MCP endpoint
 
 
 def load_routes(path: Path) -> tuple[Route, ...]:
@@ -83,8 +89,16 @@ def load_routes(path: Path) -> tuple[Route, ...]:
     routes: list[Route] = []
     seen: set[tuple[str, str]] = set()
     for i, e in enumerate(entries):
-        if not isinstance(e, dict) or set(e) != {"method", "path", "permission"}:
-            raise ConfigError(var, f"routes[{i}] needs exactly method, path, permission")
+        if not isinstance(e, dict) or not {"method", "path", "permission"} <= set(e) <= _ROUTE_KEYS:
+            raise ConfigError(var, f"routes[{i}] needs method, path, permission (and optionally mcp, upstream)")
+        mcp = e.get("mcp")
+        if mcp is not None and (not isinstance(mcp, str) or not _NAME.fullmatch(mcp)):
+            raise ConfigError(var, f"routes[{i}].mcp must name the MCP server (the server of its tool manifests)")
+        upstream_override = e.get("upstream")
+        if upstream_override is not None:
+            if not isinstance(upstream_override, str):
+                raise ConfigError(var, f"routes[{i}].upstream must be a URL")
+            upstream_override = validate_fetch_url(upstream_override, f"{var} routes[{i}].upstream").rstrip("/")
         method, rpath, perm = e["method"], e["path"], e["permission"]
         if method not in _METHODS:
             raise ConfigError(var, f"routes[{i}].method {method!r} is not an HTTP method")
@@ -109,7 +123,7 @@ def load_routes(path: Path) -> tuple[Route, ...]:
                 raise ConfigError(
                     var, f"routes[{i}] ({method} {rpath}) is unreachable: {earlier.path} listed earlier matches it"
                 )
-        routes.append(Route(method, rpath, resource, action))
+        routes.append(Route(method, rpath, resource, action, mcp, upstream_override))
     return tuple(routes)
 
 
@@ -181,12 +195,16 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     routes_file = Path(env.text("CORESDK_ROUTES_FILE", "config/routes.json") or "config/routes.json")
     if not routes_file.is_file():
         raise ConfigError("CORESDK_ROUTES_FILE", f"file not found: {routes_file}")
+    routes = load_routes(routes_file)
+    # fail closed: a gateway in front of MCP servers refuses to start without the manifests that approve their tools
+    manifests = load_manifest_trust(environ, required=any(r.mcp_server for r in routes))
     return GatewayConfig(
+        manifests=manifests,
         addr=addr,
         upstream_url=upstream.rstrip("/"),
         engine=engine,
         cp_url=validate_fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
-        routes=load_routes(routes_file),
+        routes=routes,
         entitlements=load_entitlements(routes_file),
         max_body_bytes=env.integer("CORESDK_GATEWAY_MAX_BODY", 1024 * 1024, minimum=1024, maximum=1 << 30),
         timeout_seconds=env.number("CORESDK_GATEWAY_TIMEOUT", 30.0, minimum=0.5, maximum=600.0),

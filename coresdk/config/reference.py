@@ -20,7 +20,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 SERVICES = {
     "sidecar": ("sidecar.py", "engine.py"),
     "control plane": ("controlplane.py",),
-    "gateway": ("gateway.py", "engine.py"),
+    "gateway": ("gateway.py", "engine.py", "manifests.py"),
 }
 _VARIABLE = re.compile(r"(?:CORESDK|VAULT|CPOD)_[A-Z0-9_]+|DATABASE_URL|OPA_URL")
 _KINDS = {

@@ -314,13 +314,32 @@ class TrustStore:
                 "MANIFEST_BAD_SIGNATURE", f"the signature of manifest {signed.id!r} does not verify", server, tool
             ) from None
 
-    def verify_tool(self, server: str, name: str, description: str | None, input_schema: Any) -> VerifiedManifest:
-        """The manifest that approves this tool exactly as described now, or ManifestRefused saying why not."""
+    def manifest_for(self, server: str, name: str) -> SignedManifest:
+        """The signed manifest of this tool, or ManifestMissing."""
         signed = self._manifests.get((server, name))
         if signed is None:
             raise ManifestMissing(
                 "MANIFEST_MISSING", f"tool {name!r} of server {server!r} has no manifest", server, name
             )
+        return signed
+
+    @staticmethod
+    def verified(signed: SignedManifest) -> VerifiedManifest:
+        """What policy needs of a manifest whose signature was checked (check_signature)."""
+        manifest = signed.manifest
+        return VerifiedManifest(
+            id=signed.id,
+            server=signed.server,
+            tool=signed.tool,
+            version=str(manifest["version"]),
+            tags=tuple(manifest["tags"]),
+            sql_argument=manifest.get("sql_argument"),
+            key_id=signed.key_id,
+        )
+
+    def verify_tool(self, server: str, name: str, description: str | None, input_schema: Any) -> VerifiedManifest:
+        """The manifest that approves this tool exactly as described now, or ManifestRefused saying why not."""
+        signed = self.manifest_for(server, name)
         self.check_signature(signed)
         manifest = signed.manifest
         changed = [] if manifest["description_sha256"] == description_digest(description) else ["description"]
@@ -337,15 +356,7 @@ class TrustStore:
                 server,
                 name,
             )
-        return VerifiedManifest(
-            id=signed.id,
-            server=server,
-            tool=name,
-            version=str(manifest["version"]),
-            tags=tuple(manifest["tags"]),
-            sql_argument=manifest.get("sql_argument"),
-            key_id=signed.key_id,
-        )
+        return self.verified(signed)
 
 
 def read_trust_file(path: Path) -> tuple[list[VerifyKey], list[str]]:
