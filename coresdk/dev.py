@@ -67,6 +67,17 @@ DEV_DOCTOR_FAILS = ("audit.offbox", "env.production")
 _SECRET_VALUES = ("CORESDK_CP_TOKEN", "CPOD_ADMIN_TOKEN", "CORESDK_SERVER_SECRET", "CORESDK_SIDECAR_TOKEN")
 
 
+def write_dev_routes(data: Path, mcp_url: str) -> Path:
+    """config/routes.json with each MCP route forwarded to the development MCP server."""
+    doc = json.loads((Path(__file__).resolve().parent.parent / "config" / "routes.json").read_text())
+    for route in doc["routes"]:
+        if route.get("mcp"):
+            route["upstream"] = mcp_url
+    path = data / "routes.json"
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
 def write_deployment_env(data: Path, env: dict[str, str], gateway_addr: str) -> Path:
     """The system's settings for `coresdk doctor`, secrets only by file reference."""
     lines = [
@@ -123,12 +134,15 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         "CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{host}" if chain_ids.is_valid(f"gateway-{host}") else "gateway"
     )
     upstream_addr = os.environ.get("CORESDK_DEMO_UPSTREAM_ADDR", "127.0.0.1:9000")
+    mcp_addr = os.environ.get("CORESDK_DEV_MCP_ADDR", "127.0.0.1:9100")
     env.update(
         {
             "CORESDK_GATEWAY_ADDR": gateway_addr,
             "CORESDK_DEMO_UPSTREAM_ADDR": upstream_addr,
             "CORESDK_UPSTREAM_URL": f"http://{upstream_addr}",
-            "CORESDK_ROUTES_FILE": str(Path(__file__).resolve().parent.parent / "config" / "routes.json"),
+            "CORESDK_DEV_MCP_ADDR": mcp_addr,
+            # the example route map, with its MCP route sent to the example MCP server
+            "CORESDK_ROUTES_FILE": str(write_dev_routes(data, f"http://{mcp_addr}")),
             # the example custom rules (deletes need MFA, suspended tenants read only) in the in-process engine
             "CORESDK_POLICY_FILE": str(Path(__file__).resolve().parent.parent / "config" / "policies"),
             "CORESDK_POLICY_DATA": str(Path(__file__).resolve().parent.parent / "config" / "policies" / "data.json"),
@@ -138,6 +152,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         ("control plane", "controlplane", f"{cp_url}/healthz"),
         ("sidecar", "sidecar", f"http://{health_addr}/readyz"),
         ("demo upstream", "gateway.demo_upstream", f"http://{upstream_addr}/healthz"),
+        ("example MCP server", "coresdk.devmcp", f"http://{mcp_addr}/healthz"),
         ("gateway", "gateway", f"http://{gateway_addr}/readyz"),
     ]
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -156,6 +171,10 @@ def run_dev(data_dir: str, check: bool = False) -> int:
             raise DevError(f"OpenBao: {exc}") from None
         procs.append(("OpenBao", vault_proc))
         env.update(vault_env)
+        # its tools approved by manifests signed with a development key (data directory, 0600)
+        from coresdk.devmcp import write_dev_manifests
+
+        env.update(write_dev_manifests(data))
         print(f" ready in {time.monotonic() - started:.1f}s")
         for i, (name, module, ready_url) in enumerate(steps, 1):
             started = time.monotonic()
@@ -189,6 +208,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
   control plane   {cp_url}   (JWKS: {cp_url}/api/v1/jwks)
   gateway         http://{gateway_addr}   (routes: config/routes.json; app behind it: http://{upstream_addr};
                   decides in process with the engine, its own chain and credential)
+  MCP server      http://{mcp_addr}/mcp/v1/rpc   (example tools echo, query; behind the gateway at /mcp/v1/rpc)
   sidecar (gRPC)  {sidecar_addr}   health/metrics: http://{health_addr}/readyz  /metrics
   logs            {logs}
 
@@ -203,9 +223,14 @@ def run_dev(data_dir: str, check: bool = False) -> int:
     curl -s -H "Authorization: Bearer $(cat {data / "admin-token"})" '{cp_url}/api/v1/audit?verify_chain=true'
     {coresdk} secret --addr '{sidecar_addr}' app/demo database_password
     curl -s -H "Authorization: Bearer $TOKEN" http://{gateway_addr}/v1/orders
+    MCP=$({coresdk} dev-token --data-dir {data} --scope "mcp:write mcp.tool.query:call")
+    curl -s -H "Authorization: Bearer $MCP" -H 'Content-Type: application/json' http://{gateway_addr}/mcp/v1/rpc \
+      -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{{"name":"query","arguments":{{"sql":"DROP TABLE x"}}}}}}'
+        # refused by the gateway: only one read-only statement reaches the example MCP server (signed manifests)
 
-  Check the deployment against the production checklist (development mode, the missing off-box audit sink and
-  the route map without plans fail, as they should):
+  Check the deployment against the production checklist (development mode and the missing off-box audit sink
+  fail, as they should):
     {coresdk} doctor --env-file {deployment_env} --scan config
 """
         )
@@ -288,7 +313,7 @@ def _ensure_demo(data: Path, cp_url: str) -> dict[str, Any]:
         "/v1/oauth/apps",
         {
             "name": "CoreSDK demo app",
-            "scopes": ["orders:read", "orders:write"],
+            "scopes": ["orders:read", "orders:write", "mcp:write", "mcp.tool.echo:call", "mcp.tool.query:call"],
             "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
             "redirect_uris": ["http://127.0.0.1:8765/callback"],
             "tenant_id": "tenant-demo",
@@ -329,6 +354,38 @@ def _chain_arrives(cp_url: str, admin_token: str, chain_id: str, timeout: float 
     return False
 
 
+def _mcp_refuses_a_write(coresdk: str, data_dir: str, env: dict[str, str], gateway_addr: str) -> bool:
+    """A tools/call of the example `query` tool with a write: the gateway answers it (JSON-RPC error) itself."""
+    token = subprocess.run(
+        [coresdk, "dev-token", "--data-dir", data_dir, "--scope", "mcp:write mcp.tool.query:call"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    ).stdout.strip()
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "query", "arguments": {"sql": "DROP TABLE orders"}},
+    }
+    request = urllib.request.Request(
+        f"http://{gateway_addr}/mcp/v1/rpc",
+        data=json.dumps(call).encode(),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            answer = json.loads(resp.read())
+    except (OSError, ValueError):
+        return False
+    return bool(answer.get("error", {}).get("data", {}).get("reason") == "SQL_NOT_READ_ONLY")
+
+
 def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, str], gateway_addr: str) -> int:
     token = subprocess.run(
         [coresdk, "dev-token", "--data-dir", data_dir],
@@ -365,6 +422,9 @@ def _self_check(coresdk: str, data_dir: str, sidecar_addr: str, env: dict[str, s
     gateway_ok = bool(seen.get("user")) and seen.get("tenant") == "tenant-demo"
     print(f"gateway → app with identity from the token: {'ok' if gateway_ok else 'FAILED'} ({seen})")
     ok = ok and gateway_ok
+    mcp_ok = _mcp_refuses_a_write(coresdk, data_dir, env, gateway_addr)
+    print(f"MCP tool call with DROP TABLE refused by the gateway (SQL_NOT_READ_ONLY): {'ok' if mcp_ok else 'FAILED'}")
+    ok = ok and mcp_ok
     ok = ok and report["chain_valid"] is True and report["records_checked"] > 0
     shipped = _chain_arrives(env["CORESDK_CP_URL"], admin_token, env["CORESDK_GATEWAY_AUDIT_CHAIN"])
     print(f"gateway audit shipped with the gateway's own enrolled credential: {'ok' if shipped else 'FAILED'}")

@@ -139,12 +139,12 @@ class Gateway:
             record.reason, record.outcome = refusal.reason, "deny"
             await self.audited(record, refusal.status)
             return web.json_response(refusal.body, status=refusal.status)
-        except CoreSDKError as err:  # the engine could not judge (e.g. a tool call while keys are unavailable)
-            return await self.refuse(refusal_of(err, "authorization"), record)
         except AmbiguousPath as err:
             return await self.refuse(
                 Refusal(400, "invalid_request", f"ambiguous request path: {err.message}", err.reason), record
             )
+        except CoreSDKError as err:  # the engine could not judge (e.g. a tool call while keys are unavailable)
+            return await self.refuse(refusal_of(err, "authorization"), record)
         except Refusal as refusal:
             return await self.refuse(refusal, record)
 

@@ -127,7 +127,8 @@ def test_each_role_against_the_route_map(rego_gateway: GatewayProcess, keys: dic
         action = route["permission"].split(":")[1]
         path = route["path"].replace("{id}", "42")
         headers = bearer(keys, roles=[role], scope=every_scope, amr=["mfa"])
-        resp = requests.request(route["method"], f"{rego_gateway.url}{path}", headers=headers, json={}, timeout=10)
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ping"} if route.get("mcp") else {}  # MCP routes take JSON-RPC
+        resp = requests.request(route["method"], f"{rego_gateway.url}{path}", headers=headers, json=body, timeout=10)
         expected = 200 if action in ROLE_ACTIONS[role] else 403
         assert resp.status_code == expected, (role, route, resp.text)
         # the same role without the route's scope is always refused

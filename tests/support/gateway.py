@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -90,6 +91,19 @@ def engine_env(trust: HasEnv | dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in source.items() if k.startswith(ENGINE_VARIABLES)}
 
 
+def empty_manifest_trust(directory: Path) -> dict[str, str]:
+    """A trust file with a fresh key and no manifests: MCP routes start, and every tool call is refused."""
+    from nacl.signing import SigningKey
+
+    from coresdk.mcp.manifest import encode_public_key
+
+    trust = directory / "manifest-trust.json"
+    trust.write_text(json.dumps({"keys": [encode_public_key(SigningKey.generate().verify_key)], "revoked": []}))
+    manifests = directory / "manifests"
+    manifests.mkdir(exist_ok=True)
+    return {"CORESDK_MANIFEST_KEYS": str(trust), "CORESDK_MANIFEST_DIR": str(manifests)}
+
+
 class GatewayProcess:
     """A real gateway process. `trust` gives its engine settings: a SidecarProcess to trust what it trusts (the
     gateway decides in process; it does not call the sidecar), or a mapping such as tests.support.processes.trusting."""
@@ -122,6 +136,8 @@ class GatewayProcess:
         if cp_url:
             full_env["CORESDK_CP_URL"] = cp_url
         full_env.update(env or {})
+        if "CORESDK_MANIFEST_KEYS" not in full_env:  # the example map has an MCP route: no tool is approved here
+            full_env.update(empty_manifest_trust(Path(full_env["CORESDK_DATA_DIR"])))
         self.env = full_env
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"gateway-{self.port}.log"
         with open(self.log_path, "wb") as log:
