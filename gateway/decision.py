@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from coresdk import reasons
 from coresdk.config.gateway import Route
 from coresdk.engine import Engine
 from coresdk.errors import Code, CoreSDKError
@@ -20,7 +21,7 @@ from gateway.audit import RequestRecord
 from gateway.refusals import Refusal, forbidden, token_refused, unavailable
 
 log = logging.getLogger("coresdk.gateway")
-_FORBIDDEN_REQUESTS = ("TENANT_REQUIRED", "INVALID_PERMISSION")
+_FORBIDDEN_REQUESTS = (reasons.TENANT_REQUIRED, reasons.INVALID_PERMISSION)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
+from coresdk import reasons
 from coresdk.audit.log import AuditLog
 from coresdk.audit.record import clip, validate_fields
 from coresdk.auth.validator import TokenValidator
@@ -124,21 +125,21 @@ class Authorizer:
         """Raises CoreSDKError (InvalidArgument, Unauthenticated, Unavailable); returns the decision otherwise."""
         decision_id = str(uuid.uuid4())
         if not _NAME.fullmatch(request.resource) or not _NAME.fullmatch(request.action):
-            raise InvalidArgument("INVALID_PERMISSION", "resource and action must be lower-case names")
+            raise InvalidArgument(reasons.INVALID_PERMISSION, "resource and action must be lower-case names")
         subject = request.WhichOneof("subject")
         if request.tenant_from_token and subject != "token":
-            raise InvalidArgument("SUBJECT_REQUIRED", "tenant_from_token needs a token")
+            raise InvalidArgument(reasons.SUBJECT_REQUIRED, "tenant_from_token needs a token")
         if not request.tenant_id and not request.tenant_from_token:
-            raise InvalidArgument("TENANT_REQUIRED", "tenant_id is required; there is no default tenant")
+            raise InvalidArgument(reasons.TENANT_REQUIRED, "tenant_id is required; there is no default tenant")
         if subject == "token":
             principal = await self._validator.authenticate(request.token)
         elif subject == "principal":
             principal = request.principal
         else:
-            raise InvalidArgument("SUBJECT_REQUIRED", "give a token or a principal")
+            raise InvalidArgument(reasons.SUBJECT_REQUIRED, "give a token or a principal")
         if request.tenant_from_token:
             if not principal.tenant_id:
-                raise InvalidArgument("TENANT_REQUIRED", "the token names no tenant; there is no default tenant")
+                raise InvalidArgument(reasons.TENANT_REQUIRED, "the token names no tenant; there is no default tenant")
             request.tenant_id = principal.tenant_id
         decision = await self._decide(principal, request)
         if self._must_audit(decision):
