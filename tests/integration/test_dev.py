@@ -27,6 +27,7 @@ def test_dev_starts_everything_serves_a_token_and_stops(tmp_path: Path) -> None:
         CORESDK_DEV_VAULT_ADDR=f"127.0.0.1:{free_port()}",
         CORESDK_GATEWAY_ADDR=f"127.0.0.1:{free_port()}",
         CORESDK_DEMO_UPSTREAM_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_DEV_MCP_ADDR=f"127.0.0.1:{free_port()}",
     )
     coresdk = str(Path(sys.executable).parent / "coresdk")
     result = subprocess.run(
@@ -80,6 +81,7 @@ def test_ctrl_c_stops_every_process_cleanly(tmp_path: Path) -> None:
         "CORESDK_DEV_VAULT_ADDR": free_port(),
         "CORESDK_GATEWAY_ADDR": free_port(),
         "CORESDK_DEMO_UPSTREAM_ADDR": free_port(),
+        "CORESDK_DEV_MCP_ADDR": free_port(),
     }
     sidecar_port = free_port("::1")
     env = _env(

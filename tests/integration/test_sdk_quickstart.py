@@ -24,12 +24,17 @@ from tests.support.processes import ROOT
 BIN = Path(sys.executable).parent
 
 
+EXAMPLE = ROOT / "examples" / "fastapi_quickstart.py"
+
+
 def quickstart() -> str:
-    section = (ROOT / "docs" / "sdk.md").read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    code = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(code) == 1
-    assert len(code[0].strip().splitlines()) < 15, "the quickstart promises a protected app in under 15 lines"
-    return str(code[0])
+    """examples/fastapi_quickstart.py, which the README, the developer guide and docs/sdk.md show verbatim."""
+    code = EXAMPLE.read_text()
+    assert len(code.strip().splitlines()) < 15, "the quickstart promises a protected app in under 15 lines"
+    for doc in (ROOT / "README.md", ROOT / "docs" / "developer-guide.md", ROOT / "docs" / "sdk.md"):
+        shown = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+        assert code in shown, f"{doc.name} must show examples/fastapi_quickstart.py as it is"
+    return code
 
 
 def get(url: str, token: str = "") -> tuple[int, dict[str, str], dict[str, str]]:
@@ -55,6 +60,7 @@ def dev_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
             "CORESDK_DEV_VAULT_ADDR": f"127.0.0.1:{free_port()}",
             "CORESDK_GATEWAY_ADDR": f"127.0.0.1:{free_port()}",
             "CORESDK_DEMO_UPSTREAM_ADDR": f"127.0.0.1:{free_port()}",
+            "CORESDK_DEV_MCP_ADDR": f"127.0.0.1:{free_port()}",
         }
     )
     proc = start_dev(env, Path(env["CORESDK_DATA_DIR"]), tmp / "dev.out")
