@@ -16,6 +16,24 @@ from tests.support.jwks_server import JwksServer
 from tests.support.processes import SidecarProcess
 from tests.support.tokens import AUDIENCE, ISSUER, SigningKey
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "variants(*names): run only for these params of the `apps` fixture")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `variants(...)` are collected only for those variants: deselected, never skipped."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("variants")
+        callspec = getattr(item, "callspec", None)
+        variant = callspec.params.get("apps") if callspec is not None else None
+        (drop if marker is not None and variant is not None and variant not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 SHARED = Path(os.environ.get("CORESDK_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
 SECOND_ISSUER = "https://second-issuer.test"
 SECOND_AUDIENCE = "api://billing"

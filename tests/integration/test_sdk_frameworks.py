@@ -377,11 +377,10 @@ async def test_an_answer_whose_audit_record_cannot_be_written_is_refused(
     assert headers["Retry-After"] == "5"
 
 
+@pytest.mark.variants("fastapi+middleware", "aiohttp+middleware")
 async def test_the_middleware_authenticates_every_route_but_the_public_ones(
     apps: Apps, http: aiohttp.ClientSession, keys: dict[str, SigningKey]
 ) -> None:
-    if not apps.variant.endswith("+middleware"):
-        pytest.skip("this variant has no middleware")
     assert (await call(http, "GET", f"{apps.ok.url}/healthz"))[0] == 200
     for path in ("/me", "/healthz/", "/no-such-route"):
         status, headers, _ = await call(http, "GET", f"{apps.ok.url}{path}")
@@ -394,11 +393,10 @@ async def test_the_middleware_authenticates_every_route_but_the_public_ones(
     assert (await call(http, "GET", f"{apps.ok.url}/me", headers=headers_list))[0] == 401
 
 
+@pytest.mark.variants("fastapi")  # one framework is enough: the block is framework-neutral
 async def test_a_refusal_inside_an_audited_block_is_recorded_as_a_denial(
     apps: Apps, http: aiohttp.ClientSession, keys: dict[str, SigningKey], sidecar: SidecarProcess
 ) -> None:
-    if apps.variant != "fastapi":
-        pytest.skip("one framework is enough: the block is framework-neutral")
     before = len(journal(sidecar))
     status, _, body = await call(http, "POST", f"{apps.ok.url}/orders/7/purge", headers=bearer(keys, sub="purger"))
     assert (status, body["error"]) == (403, "insufficient_scope")
