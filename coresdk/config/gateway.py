@@ -11,7 +11,7 @@ from pathlib import Path
 
 from coresdk.audit import chain_id as chain_ids
 from coresdk.config.engine import AuditSettings, EngineConfig, load_engine_config
-from coresdk.config.env import Env, split_host_port, validate_fetch_url
+from coresdk.config.env import Env, split_host_port
 from coresdk.errors import ConfigError
 from coresdk.proxies import TrustedProxies, parse_trusted_proxies
 from coresdk.roles import KNOWN_ACTIONS
@@ -158,9 +158,9 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     mode = env.choice("CORESDK_GATEWAY_MODE", "proxy", ("proxy", "authz"))
     # nginx does the proxying in authz mode: the gateway only answers its auth_request subrequests
     upstream = (
-        validate_fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
+        env.fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
         if mode == "proxy"
-        else validate_fetch_url(env.raw("CORESDK_UPSTREAM_URL") or "http://127.0.0.1:1", "CORESDK_UPSTREAM_URL")
+        else env.fetch_url(env.raw("CORESDK_UPSTREAM_URL") or "http://127.0.0.1:1", "CORESDK_UPSTREAM_URL")
     )
     cp = env.raw("CORESDK_CP_URL")
     chain = env.text("CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{socket.gethostname()}") or "gateway"
@@ -185,7 +185,7 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
         addr=addr,
         upstream_url=upstream.rstrip("/"),
         engine=engine,
-        cp_url=validate_fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
+        cp_url=env.fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
         routes=load_routes(routes_file),
         entitlements=load_entitlements(routes_file),
         max_body_bytes=env.integer("CORESDK_GATEWAY_MAX_BODY", 1024 * 1024, minimum=1024, maximum=1 << 30),
