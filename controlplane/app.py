@@ -15,7 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.admin import api as admin
-from controlplane.admin import sidecars
+from controlplane.admin import replica, sidecars
 from controlplane.audit import api as audit_api
 from controlplane.audit import retention
 from controlplane.audit.checkpoints import Checkpointer, checkpoint_key
@@ -126,6 +126,7 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/api/v1/audit/alerts", audit_api.alerts)
     r.add_post("/api/v1/audit/prune", audit_api.prune)
     sidecars.add_routes(r)
+    replica.add_routes(r)
     return app
 
 

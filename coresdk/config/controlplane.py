@@ -168,6 +168,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
     env = Env(environ)
     mode = env.choice("CORESDK_ENV", "production", ("production", "development"))
     development = mode == "development"
+    env.host_list("CORESDK_PLAINTEXT_HOSTS")  # plain http only to hosts named here (a mesh with mTLS)
     addr = env.text("CORESDK_CP_ADDR", "127.0.0.1:8080") or "127.0.0.1:8080"
     split_host_port(addr, "CORESDK_CP_ADDR")
     data_dir = Path(env.text("CORESDK_DATA_DIR", ".coresdk-data") or ".coresdk-data")

@@ -192,6 +192,7 @@ def load_engine_config(env: Env, audit: AuditSettings) -> EngineConfig:
     """The shared settings; `audit` names the face's own chain and journal directory (each face keeps its own)."""
     mode = env.choice("CORESDK_ENV", "production", ("production", "development"))
     development = mode == "development"
+    env.host_list("CORESDK_PLAINTEXT_HOSTS")  # plain http only to hosts named here (a mesh with mTLS)
     cache_min = env.integer("CORESDK_JWKS_CACHE_MIN", 60, minimum=1, maximum=86400)
     cache_max = env.integer("CORESDK_JWKS_CACHE_MAX", 3600, minimum=1, maximum=86400)
     if cache_max < cache_min:

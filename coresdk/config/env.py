@@ -85,6 +85,11 @@ class Env:
         """validate_fetch_url with the hosts this environment names in CORESDK_PLAINTEXT_HOSTS."""
         return validate_fetch_url(url, variable, plaintext_hosts(self))
 
+    def host_list(self, name: str) -> frozenset[str]:
+        """A list of exact host names (CORESDK_PLAINTEXT_HOSTS), read at start even where no URL uses it yet, so
+        that a mistake in it fails early."""
+        return plaintext_hosts(self, name)
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.raw(name) or default
         if value not in choices:
@@ -117,11 +122,11 @@ PLAINTEXT_HOSTS = "CORESDK_PLAINTEXT_HOSTS"
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
-def plaintext_hosts(env: Env) -> frozenset[str]:
+def plaintext_hosts(env: Env, name: str = PLAINTEXT_HOSTS) -> frozenset[str]:
     """Hosts the operator names, one by one, as reachable over plain http: inside a service mesh that already gives
     every connection mutual TLS (Istio, Linkerd). Exact names only: no wildcard, no address range, no scheme, so a
     typo or a new host never falls back to plain text on its own."""
-    value = env.raw(PLAINTEXT_HOSTS)
+    value = env.raw(name)
     if value is None:
         return frozenset()
     hosts = set()
@@ -129,9 +134,9 @@ def plaintext_hosts(env: Env) -> frozenset[str]:
         host = item.strip().lower()
         if not host:
             continue
-        if not _HOST_NAME.match(host) and not _is_ip(host):
+        if not _HOST_NAME.fullmatch(host) and not _is_ip(host):
             raise ConfigError(
-                PLAINTEXT_HOSTS,
+                name,
                 f"must list exact host names, comma-separated (no wildcard, port or scheme), got {item.strip()!r}",
             )
         hosts.add(host)

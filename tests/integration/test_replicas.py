@@ -23,9 +23,12 @@ import jwt
 import pytest
 import requests
 
+from coresdk.doctor.model import Context as DoctorContext
+from coresdk.doctor.model import Result, Status
+from coresdk.doctor.report import run_checks
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
 from tests.integration.test_audit_controlplane import ingest, make_chain
-from tests.support.controlplane import ControlPlaneProcess, ReplicaSet
+from tests.support.controlplane import ADMIN_TOKEN, ControlPlaneProcess, ReplicaSet
 from tests.support.grpc_client import error_reason
 from tests.support.oauth import REDIRECT, full_flow
 from tests.support.postgres import PostgresCluster
@@ -34,6 +37,7 @@ from tests.support.processes import SidecarProcess
 CLIENT_BURST = 20
 CLIENT_RPS = 0.5
 ACTIVATION_DELAY = 3.0
+REPLICA_CHECKS = ("replicas.keys", "replicas.rate_limits", "replicas.leader")
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +211,29 @@ def test_rotation_is_published_before_it_signs_and_agreed_within_5_s(replica_set
             assert all(jwks_kids(cp.url) >= {old_kid, new_kid} for cp in replica_set.replicas)
     finally:
         sidecar.stop()
+
+
+def doctor(env: dict[str, str]) -> dict[str, Result]:
+    return {r.id: r for r in run_checks(DoctorContext({"CPOD_ADMIN_TOKEN": ADMIN_TOKEN, **env}), only=REPLICA_CHECKS)}
+
+
+def test_doctor_sees_one_authorization_server(replica_set: ReplicaSet) -> None:
+    through_service = doctor({"CORESDK_CP_URL": replica_set.balancer.url})
+    listed = doctor({"CORESDK_CP_REPLICA_URLS": ",".join(cp.url for cp in replica_set.replicas)})
+    for results in (through_service, listed):
+        assert {i: r.status for i, r in results.items()} == dict.fromkeys(REPLICA_CHECKS, Status.PASS), results
+    assert "3 replica(s)" in listed["replicas.keys"].detail
+
+
+def test_doctor_fails_a_replica_that_is_not_part_of_the_set(replica_set: ReplicaSet, tmp_path: Path) -> None:
+    """A control plane on its own store next to the set: its keys, its limits and its leader are its own."""
+    stray = ControlPlaneProcess(tmp_path, f"sqlite:///{tmp_path / 'cp.db'}")
+    try:
+        results = doctor({"CORESDK_CP_REPLICA_URLS": f"{replica_set.replicas[0].url},{stray.url}"})
+    finally:
+        stray.stop()
+    assert {i: r.status for i, r in results.items()} == dict.fromkeys(REPLICA_CHECKS, Status.FAIL), results
+    assert "per process" in results["replicas.rate_limits"].detail
 
 
 def _leader_pid(database_url: str) -> int | None:
