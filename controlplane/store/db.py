@@ -139,6 +139,14 @@ class _PostgresTx:
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
 
 
+_CONNECTION_ERRORS = (
+    TimeoutError,
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
@@ -154,6 +162,15 @@ class PostgresDatabase:
         except (OSError, asyncpg.exceptions.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(pool, url)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        """One statement on its own (autocommit): one round trip, where a transaction() would take three."""
+        try:
+            async with self._pool.acquire() as conn:
+                row = await conn.fetchrow(sql, *args)
+        except _CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return dict(row) if row is not None else None
 
     async def session(self) -> asyncpg.Connection:
         """A connection of its own, outside the pool, for state that lives as long as the session: a LISTEN, or

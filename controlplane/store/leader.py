@@ -29,7 +29,8 @@ class Leadership:
     def __init__(self, db: Database, name: str = LEADER_LOCK) -> None:
         self._db = db
         self._name = name
-        self._conn: Any = None
+        self._conn: Any = None  # the session holding the lock, while this replica leads
+        self._candidate: Any = None  # the session trying for it, while another replica leads
         self._task: asyncio.Task[None] | None = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         self.single_node = not isinstance(db, PostgresDatabase)
@@ -74,28 +75,34 @@ class Leadership:
                 await self.confirm()
 
     async def _attempt(self) -> None:
+        """Try the lock once, on a session kept between attempts (no new connection every second)."""
         assert isinstance(self._db, PostgresDatabase)
-        try:
-            conn: Any = await self._db.session()
-        except StoreUnavailable:
-            return
+        if self._candidate is None or self._candidate.is_closed():
+            try:
+                self._candidate = await self._db.session()
+            except StoreUnavailable:
+                return
+        conn = self._candidate
         try:
             got = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._name, timeout=2)
-            await conn.execute("SELECT set_config('application_name', $1, false)", f"coresdk-leader {self.identity}")
+            if got:
+                name = f"coresdk-leader {self.identity}"
+                await conn.execute("SELECT set_config('application_name', $1, false)", name, timeout=2)
         except (TimeoutError, OSError, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError):
-            got = False
-        if not got:
+            self._candidate = None
             with contextlib.suppress(Exception):
                 await conn.close()
             return
-        self._conn = conn
-        log.info("leader: %s holds the background work", self.identity)
+        if got:
+            self._conn, self._candidate = conn, None
+            log.info("leader: %s holds the background work", self.identity)
 
     async def _step_down(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        for conn in (self._conn, self._candidate):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        self._conn = self._candidate = None
 
 
 async def current_leader(db: Database, name: str = LEADER_LOCK) -> str | None:
@@ -106,6 +113,7 @@ async def current_leader(db: Database, name: str = LEADER_LOCK) -> str | None:
         row = await tx.fetchrow(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1)::bigint "
             "LIMIT 1",
             name,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from controlplane.store.db import Database
+from controlplane.store.db import Database, PostgresDatabase
 from coresdk.ratelimit import RateLimiter
 
 
@@ -64,13 +64,12 @@ _PRUNE = "DELETE FROM rate_buckets WHERE updated < EXTRACT(EPOCH FROM statement_
 class PostgresRateBuckets:
     shared = True
 
-    def __init__(self, db: Database, longest_refill_seconds: float) -> None:
+    def __init__(self, db: PostgresDatabase, longest_refill_seconds: float) -> None:
         self._db = db
         self._longest_refill = longest_refill_seconds
 
     async def take(self, bucket: str, rate_per_second: float, burst: int) -> int | None:
-        async with self._db.transaction() as tx:
-            row = await tx.fetchrow(_TAKE, bucket, float(burst), float(rate_per_second))
+        row = await self._db.fetchrow(_TAKE, bucket, float(burst), float(rate_per_second))
         assert row is not None  # an upsert always returns its row
         if int(row["allowed"]):
             return None
@@ -83,6 +82,6 @@ class PostgresRateBuckets:
 
 
 def rate_buckets(db: Database, longest_refill_seconds: float) -> RateBuckets:
-    if db.dialect == "postgres":
+    if isinstance(db, PostgresDatabase):
         return PostgresRateBuckets(db, longest_refill_seconds)
     return MemoryRateBuckets()

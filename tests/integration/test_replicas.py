@@ -242,7 +242,8 @@ def _leader_pid(database_url: str) -> int | None:
         try:
             name = await conn.fetchval(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'coresdk-leader %' LIMIT 1"
+                "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'coresdk-leader %' "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
             )
         finally:
             await conn.close()
@@ -283,7 +284,9 @@ def test_kill_9_of_the_leader_during_shipping_loses_nothing_and_hands_over(repli
         assert ingest(front, records[i : i + 6]).status_code == 200
     new_leader = None
     while new_leader in (None, leader_pid):
-        assert time.monotonic() - killed_at < 10, "no new leader within 10 s"
+        assert time.monotonic() - killed_at < 10, "no new leader within 10 s:\n" + "\n".join(
+            cp.output()[-2000:] for cp in replica_set.replicas
+        )
         time.sleep(0.1)
         new_leader = _leader_pid(database_url)
     sink = replica_set.replicas[0].env["CORESDK_AUDIT_SINK_DIR"]

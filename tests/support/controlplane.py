@@ -57,6 +57,8 @@ class ControlPlaneProcess:
                 "CORESDK_RATE_IP_RPS": "5000",
                 "CORESDK_RATE_IP_BURST": "5000",
                 "CORESDK_RATE_LOGIN_PER_MIN": "1000",
+                # a rotated key signs one second after it is published (production: one JWKS max-age, 300 s)
+                "CORESDK_KEY_ACTIVATION_DELAY": "1",
             }
         )
         if database_url.startswith("sqlite:///"):  # production refuses SQLite unless single-node is stated
