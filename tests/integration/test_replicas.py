@@ -223,6 +223,9 @@ def test_doctor_sees_one_authorization_server(replica_set: ReplicaSet) -> None:
     for results in (through_service, listed):
         assert {i: r.status for i, r in results.items()} == dict.fromkeys(REPLICA_CHECKS, Status.PASS), results
     assert "3 replica(s)" in listed["replicas.keys"].detail
+    for token in ("", "not-the-admin-token-0123456789abcdefghij"):  # what a replica believes is for the admin only
+        resp = replica_set.replicas[0].admin("GET", "/api/v1/replica", token=token)
+        assert resp.status_code == 401 and "leader" not in resp.text, resp.text
 
 
 def test_doctor_fails_a_replica_that_is_not_part_of_the_set(replica_set: ReplicaSet, tmp_path: Path) -> None:
