@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane.admin import api as admin
-from controlplane.admin import sidecars
+from controlplane.admin import replica, sidecars
 from controlplane.audit import api as audit_api
 from controlplane.audit import retention
 from controlplane.audit.checkpoints import Checkpointer, checkpoint_key
@@ -24,7 +25,7 @@ from controlplane.discovery import jwks, metadata
 from controlplane.http import TRUSTED_PROXIES
 from controlplane.keys.manager import KeyManager
 from controlplane.oauth.authorize import authorize
-from controlplane.oauth.context import AuditRuntime, Context, ControlPlaneMetrics
+from controlplane.oauth.context import AuditRuntime, Context, ControlPlaneMetrics, Limiter
 from controlplane.oauth.errors import ApiError, OAuthError, error_response
 from controlplane.oauth.introspect import introspect
 from controlplane.oauth.issue import TokenIssuer
@@ -33,15 +34,17 @@ from controlplane.oauth.token import token_endpoint
 from controlplane.secrets import ServerKeys
 from controlplane.store.audit import AuditStore
 from controlplane.store.db import StoreUnavailable, open_database
+from controlplane.store.leader import Leadership
 from controlplane.store.migrations import migrate
+from controlplane.store.rate_limits import rate_buckets
 from controlplane.store.store import Store
 from controlplane.web.pages import REFERRER_POLICY
-from coresdk.config.controlplane import ControlPlaneConfig, load_controlplane_config
+from coresdk.config.controlplane import ControlPlaneConfig, RateLimits, load_controlplane_config
 from coresdk.errors import ConfigError
-from coresdk.ratelimit import RateLimiter
 from coresdk.runtime import listen, run_service, stop_signal
 
 log = logging.getLogger("coresdk.controlplane")
+HOUSEKEEPING_EVERY = 60.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -123,6 +126,7 @@ def build_app(ctx: Context) -> web.Application:
     r.add_get("/api/v1/audit/alerts", audit_api.alerts)
     r.add_post("/api/v1/audit/prune", audit_api.prune)
     sidecars.add_routes(r)
+    replica.add_routes(r)
     return app
 
 
@@ -144,9 +148,11 @@ async def build_context(config: ControlPlaneConfig) -> Context:
         log.info("migrations applied versions=%s", applied)
     store = Store(db)
     server_keys = ServerKeys(config.server_secret)
-    keys = KeyManager(store, server_keys)
+    keys = KeyManager(store, server_keys, config.key_activation_delay)
     await keys.start(config.signing_key_path, config.data_dir / "signing-key.pem" if config.development else None)
     limits = config.rate_limits
+    buckets = rate_buckets(db, longest_refill_seconds=_longest_refill(limits))
+    leadership = Leadership(db)
     audit_store = AuditStore(db)
     checkpointer = Checkpointer(
         audit_store,
@@ -155,6 +161,7 @@ async def build_context(config: ControlPlaneConfig) -> Context:
         config.audit.checkpoint_every_records,
         config.audit.checkpoint_every_seconds,
         build_sinks(config),
+        leadership,
     )
     return Context(
         audit=AuditRuntime(audit_store, checkpointer, Verifier(audit_store, checkpointer)),
@@ -164,22 +171,39 @@ async def build_context(config: ControlPlaneConfig) -> Context:
         keys=keys,
         issuer=TokenIssuer(config, keys, server_keys),
         metrics=ControlPlaneMetrics(),
-        client_limiter=RateLimiter(limits.client_per_second, limits.client_burst),
-        ip_limiter=RateLimiter(limits.ip_per_second, limits.ip_burst),
-        login_limiter=RateLimiter(limits.login_per_minute / 60.0, limits.login_per_minute),
-        login_user_limiter=RateLimiter(limits.login_user_per_minute / 60.0, limits.login_user_per_minute),
+        client_limiter=Limiter("client", limits.client_per_second, limits.client_burst, buckets),
+        ip_limiter=Limiter("ip", limits.ip_per_second, limits.ip_burst, buckets),
+        login_limiter=Limiter("login", limits.login_per_minute / 60.0, limits.login_per_minute, buckets),
+        login_user_limiter=Limiter(
+            "login-user", limits.login_user_per_minute / 60.0, limits.login_user_per_minute, buckets
+        ),
+        leadership=leadership,
+        buckets=buckets,
     )
 
 
-async def _daily_retention(ctx: Context) -> None:
-    await asyncio.sleep(60)
+def _longest_refill(limits: RateLimits) -> float:
+    """How long the slowest bucket takes to refill from empty: a bucket untouched for longer is full."""
+    return max(limits.client_burst / limits.client_per_second, limits.ip_burst / limits.ip_per_second, 60.0)
+
+
+async def _housekeeping(ctx: Context) -> None:
+    """The leader's periodic work besides checkpoints: audit retention once a day, full rate buckets forgotten."""
+    next_retention = time.monotonic() + 60
     while True:
+        await asyncio.sleep(HOUSEKEEPING_EVERY)
         try:
-            for item in await retention.prune(ctx.audit.store, ctx.audit.checkpointer, ctx.config.audit.retention_days):
-                log.info("audit retention pruned %s", item)
+            if not await ctx.audit.checkpointer.leading():
+                continue
+            await ctx.buckets.prune()
+            if time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + 86400
+                for item in await retention.prune(
+                    ctx.audit.store, ctx.audit.checkpointer, ctx.config.audit.retention_days
+                ):
+                    log.info("audit retention pruned %s", item)
         except Exception:
-            log.exception("audit retention run failed")
-        await asyncio.sleep(86400)
+            log.exception("housekeeping run failed")
 
 
 async def serve(config: ControlPlaneConfig) -> None:
@@ -190,21 +214,28 @@ async def serve(config: ControlPlaneConfig) -> None:
         raise ConfigError("DATABASE_URL", str(exc)) from None
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
+    leadership = ctx.leadership
+    assert leadership is not None  # build_context always elects
+    await ctx.keys.watch()
+    await leadership.start()
     await ctx.audit.checkpointer.start()
-    retention_task = asyncio.create_task(_daily_retention(ctx), name="audit-retention")
+    housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
     await listen(runner, config.addr, "CORESDK_CP_ADDR")
     log.info(
-        "control plane listening addr=%s issuer=%s kid=%s store=%s env=%s",
+        "control plane listening addr=%s issuer=%s kid=%s store=%s env=%s leader=%s",
         config.addr,
         config.issuer,
         ctx.keys.active.kid,
         ctx.store.db.dialect,
         config.env,
+        leadership.leading,
     )
     await stop.wait()
-    retention_task.cancel()
+    housekeeping.cancel()
     await runner.cleanup()
     await ctx.audit.checkpointer.stop()
+    await leadership.stop()
+    await ctx.keys.stop()
     await ctx.store.db.close()
     log.info("control plane stopped")
 

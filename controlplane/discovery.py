@@ -9,8 +9,7 @@ from aiohttp import web
 from controlplane.keys.signing import jwks_document
 from controlplane.oauth.context import Context
 from controlplane.oauth.server_metadata import authorization_server_metadata
-
-JWKS_MAX_AGE = 300
+from coresdk.config.controlplane import JWKS_MAX_AGE
 
 
 async def metadata(request: web.Request) -> web.Response:

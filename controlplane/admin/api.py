@@ -310,16 +310,18 @@ async def token_events(request: web.Request) -> web.Response:
 async def rotate_keys(request: web.Request) -> web.Response:
     require_admin(request)
     ctx: Context = request.app["ctx"]
-    key = await ctx.keys.rotate()
+    key, activates_at = await ctx.keys.rotate()
     await ctx.store.add_event(
         "signing_keys_rotated",
         time.time(),
         ip=client_ip(request),
         admin=True,
         resource=f"key/{key.kid}",
-        detail={"active_kid": key.kid},
+        detail={"kid": key.kid, "activates_at": activates_at},
     )
-    return web.json_response({"active_kid": key.kid, "keys": ctx.keys.describe()})
+    # published now on every replica; it signs from activates_at (one JWKS max-age later), active_kid until then
+    body = {"kid": key.kid, "activates_at": activates_at, "active_kid": ctx.keys.active.kid}
+    return web.json_response({**body, "keys": ctx.keys.describe()})
 
 
 async def list_keys(request: web.Request) -> web.Response:

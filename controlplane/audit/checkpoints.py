@@ -4,6 +4,9 @@ The signing key is Ed25519, derived from the server secret (so it survives resta
 verifier key is published. The directory sink receives the records (JSON Lines, O_APPEND, fsync) before the
 checkpoint that covers them, so what is off the box always verifies on its own.
 
+With several replicas only the leader (controlplane.store.leader) signs and ships; a replica that becomes leader
+first reads where the previous one got to. The store never takes a second checkpoint at a size already signed.
+
 Chains are independent: a chain that cannot be checkpointed or delivered (a chain id stored before ids had a
 grammar, a sink that refuses one file) is logged, retried with its own back-off and skipped; every other chain goes on.
 """
@@ -21,6 +24,7 @@ from nacl.signing import SigningKey
 from controlplane.audit.sinks import Sink
 from controlplane.secrets import AUDIT_SALT, derive_key
 from controlplane.store.audit import AuditStore
+from controlplane.store.leader import Leadership
 from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.checkpoint import Checkpoint, CheckpointError, audit_origin, sign_checkpoint, verifier_key
 from coresdk.audit.merkle import record_tree_leaves, root_from_leaf_hashes
@@ -41,8 +45,11 @@ class Checkpointer:
         every_records: int,
         every_seconds: float,
         sinks: list[Sink],
+        leadership: Leadership | None = None,
     ) -> None:
         self._store = store
+        self._leadership = leadership
+        self._was_leading = False
         self._key = key
         self.key_name = key_name
         self._every_records = every_records
@@ -78,12 +85,24 @@ class Checkpointer:
         return False
 
     async def start(self) -> None:
+        await self._resume()
+        self._task = asyncio.create_task(self._loop(), name="audit-checkpointer")
+
+    async def _resume(self) -> None:
+        """Where the store says the chains were checkpointed (by this process before, or by the previous leader)."""
         for chain_id, _ in await self._store.chains():
             latest = await self._store.latest_checkpoint(chain_id)
             if latest is not None:
                 self._last[chain_id] = (int(latest["tree_size"]), time.monotonic())
-                self.highest_signed[chain_id] = int(latest["tree_size"])
-        self._task = asyncio.create_task(self._loop(), name="audit-checkpointer")
+                self.highest_signed[chain_id] = max(self.highest_signed.get(chain_id, 0), int(latest["tree_size"]))
+
+    async def leading(self) -> bool:
+        """True when this replica does the once-only work now; on taking over, first catch up with the store."""
+        leading = self._leadership is None or await self._leadership.confirm()
+        if leading and not self._was_leading and self._leadership is not None:
+            await self._resume()
+        self._was_leading = leading
+        return leading
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -91,7 +110,8 @@ class Checkpointer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(Exception):
-            await self.run_once(force=True)
+            if await self.leading():
+                await self.run_once(force=True)
         for sink in self.sinks:
             await sink.close()
 
@@ -99,7 +119,8 @@ class Checkpointer:
         while True:
             await asyncio.sleep(0.5)
             try:
-                await self.run_once()
+                if await self.leading():
+                    await self.run_once()
             except Exception:  # a failing store never stops the loop; try again next tick
                 log.exception("checkpoint round failed")
 
@@ -128,10 +149,12 @@ class Checkpointer:
         leaves = record_tree_leaves(await self._store.record_hashes(chain_id))
         cp = Checkpoint(self.origin(chain_id), len(leaves), root_from_leaf_hashes(leaves))
         note = sign_checkpoint(cp, self.key_name, self._key)
-        await self._store.add_checkpoint(chain_id, cp.tree_size, cp.root_hash.hex(), note)
+        stored = await self._store.add_checkpoint(chain_id, cp.tree_size, cp.root_hash.hex(), note)
+        if stored != note:  # already signed at this size (a previous leader): keep that one, sign nothing new
+            log.info("chain %r already has a checkpoint at size %d", chain_id, cp.tree_size)
         self._last[chain_id] = (cp.tree_size, time.monotonic())
         self.highest_signed[chain_id] = max(self.highest_signed.get(chain_id, 0), cp.tree_size)
-        return note
+        return stored
 
     async def _feed(self, sink: Sink, chain_id: str) -> None:
         """One chain's records after the sink's stored position, then the newest checkpoint they complete."""

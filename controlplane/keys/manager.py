@@ -1,12 +1,21 @@
-"""Signing keys kept in the store (sealed), one active; retired keys stay published while their tokens may live.
+"""Signing keys kept in the store (sealed); the same rows give every replica the same JWKS and the same signer.
 
-Rotation makes a new active key at once; the previous key stays in the JWKS for the longest access-token lifetime
-plus leeway, so no live token breaks.
+Publish, then activate: a rotation stores the new key with an activation time one JWKS max-age ahead
+(CORESDK_KEY_ACTIVATION_DELAY). From that moment it is in every replica's JWKS, but no replica signs with it until
+the activation time, so a sidecar that cached the JWKS just before the rotation has had time to fetch it again.
+The previous key signs until then and stays published for the longest access-token lifetime plus leeway after.
+
+Every replica re-reads the key set when one of them changes it (PostgreSQL LISTEN/NOTIFY) and, as a safety net for
+a lost notification, every few seconds; only keys not seen before are unsealed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from controlplane.keys.signing import SigningKey, load_signing_key
 from controlplane.secrets import ServerKeys
+from controlplane.store.db import StoreUnavailable
+from controlplane.store.signing_keys import KEYS_CHANNEL
 from controlplane.store.store import Store
-from coresdk.config.controlplane import MAX_ACCESS_TTL
+from coresdk.config.controlplane import JWKS_MAX_AGE, MAX_ACCESS_TTL
 
 RETIRED_KEY_PUBLISHED_FOR = MAX_ACCESS_TTL + 120
+REFRESH_SECONDS = 2.0  # the safety net: a missed notification is made up for within this long
+log = logging.getLogger("coresdk.controlplane.keys")
 
 
 def _pem(key: rsa.RSAPrivateKey) -> bytes:
@@ -27,12 +40,22 @@ def _pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
+@dataclass(frozen=True)
+class StoredKey:
+    key: SigningKey
+    activates_at: float
+    retired_at: float | None  # the moment a later key took over (may be in the future during a rotation)
+
+
 class KeyManager:
-    def __init__(self, store: Store, server_keys: ServerKeys) -> None:
+    def __init__(self, store: Store, server_keys: ServerKeys, activation_delay: float = JWKS_MAX_AGE) -> None:
         self._store = store
         self._server_keys = server_keys
-        self._keys: dict[str, tuple[SigningKey, str, float | None]] = {}
-        self._active: SigningKey | None = None
+        self._activation_delay = activation_delay
+        self._keys: dict[str, StoredKey] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self.reloads = 0
 
     async def start(self, initial_key_path: Path | None, dev_key_path: Path | None) -> None:
         """Load sealed keys; import CORESDK_SIGNING_KEY_PATH (or the dev key) when it is not in the store yet."""
@@ -41,53 +64,100 @@ class KeyManager:
         if source is not None:
             key = load_signing_key(source, generate_if_missing=initial_key_path is None)
             if key.kid not in self._keys:
-                await self._add(key, make_active=True)
+                # the first key signs at once; a new file replacing a key in use is published first, like a rotation
+                await self._add(key, immediately=not self._keys)
+
+    async def watch(self) -> None:
+        """Follow changes other replicas make (NOTIFY, then the periodic check) until stop()."""
+        self._task = asyncio.create_task(self._follow(), name="signing-key-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _follow(self) -> None:
+        listening = False
+        while True:
+            if not listening:
+                listening = await self._store.db.listen(KEYS_CHANNEL, lambda _payload: self._changed.set())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), REFRESH_SECONDS)
+            self._changed.clear()
+            try:
+                await self.reload()
+            except (StoreUnavailable, OSError) as exc:  # keep the keys we have; try again next round
+                log.warning("signing keys not re-read: %s", exc)
+                listening = False
 
     async def reload(self) -> None:
-        keys: dict[str, tuple[SigningKey, str, float | None]] = {}
-        active = None
         async with self._store.transaction() as tx:
             rows = await tx.keys.signing_keys()
+        keys: dict[str, StoredKey] = {}
         for row in rows:
-            pem = self._server_keys.open(row["private_key_enc"], f"signing_key:{row['kid']}")
-            private = serialization.load_pem_private_key(pem, password=None)
-            assert isinstance(private, rsa.RSAPrivateKey)
-            key = SigningKey.from_private_key(private)
-            retired_at = None if row["retired_at"] is None else float(row["retired_at"])
-            keys[key.kid] = (key, row["status"], retired_at)
-            if row["status"] == "active":
-                active = key
+            known = self._keys.get(row["kid"])
+            key = known.key if known is not None else self._unseal(row["kid"], row["private_key_enc"])
+            activates_at = row.get("activates_at")
+            keys[key.kid] = StoredKey(
+                key,
+                float(row["created_at"] if activates_at is None else activates_at),
+                None if row["retired_at"] is None else float(row["retired_at"]),
+            )
         self._keys = keys
-        self._active = active
+        self.reloads += 1
 
-    async def _add(self, key: SigningKey, make_active: bool) -> None:
+    def _unseal(self, kid: str, sealed: str) -> SigningKey:
+        pem = self._server_keys.open(sealed, f"signing_key:{kid}")
+        private = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(private, rsa.RSAPrivateKey)
+        return SigningKey.from_private_key(private)
+
+    async def _add(self, key: SigningKey, immediately: bool) -> float:
         sealed = self._server_keys.seal(_pem(key.private_key), f"signing_key:{key.kid}")
         now = time.time()
+        activates_at = now if immediately else now + self._activation_delay
         async with self._store.transaction() as tx:
-            await tx.keys.add_signing_key(key.kid, sealed, now, make_active)
-            await tx.events.record("signing_key_added", now, detail={"kid": key.kid, "active": make_active})
+            if await tx.keys.add_signing_key(key.kid, sealed, now, activates_at):
+                detail = {"kid": key.kid, "activates_at": activates_at}
+                await tx.events.record("signing_key_added", now, detail=detail)
         await self.reload()
+        return activates_at
 
-    async def rotate(self) -> SigningKey:
+    async def rotate(self) -> tuple[SigningKey, float]:
+        """A new key, published now and signing from the returned time on every replica."""
         key = SigningKey.from_private_key(rsa.generate_private_key(public_exponent=65537, key_size=3072))
-        await self._add(key, make_active=True)
-        return key
+        return key, await self._add(key, immediately=False)
+
+    def signing_key(self, now: float) -> SigningKey:
+        """The newest key activated by `now`."""
+        live = [k for k in self._keys.values() if k.activates_at <= now]
+        if not live:
+            raise RuntimeError("no active signing key")
+        return max(live, key=lambda k: k.activates_at).key
 
     @property
     def active(self) -> SigningKey:
-        if self._active is None:
-            raise RuntimeError("no active signing key")
-        return self._active
+        return self.signing_key(time.time())
 
     def public_keys(self, now: float) -> list[SigningKey]:
-        """The active key and every retired key whose tokens may still be alive."""
-        out = []
-        for key, status, retired_at in self._keys.values():
-            if status == "active" or (retired_at is not None and now - retired_at < RETIRED_KEY_PUBLISHED_FOR):
-                out.append(key)
-        return out
-
-    def describe(self) -> list[dict[str, Any]]:
+        """Keys still to sign, the signing key, and retired keys whose tokens may still be alive."""
         return [
-            {"kid": k.kid, "status": status, "retired_at": retired_at} for k, status, retired_at in self._keys.values()
+            k.key
+            for k in self._keys.values()
+            if k.retired_at is None or now - k.retired_at < RETIRED_KEY_PUBLISHED_FOR
+        ]
+
+    def describe(self, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        signing = self.signing_key(now).kid if any(k.activates_at <= now for k in self._keys.values()) else None
+
+        def status(k: StoredKey) -> str:
+            if k.key.kid == signing:
+                return "active"
+            return "next" if k.activates_at > now else "retired"
+
+        return [
+            {"kid": k.key.kid, "status": status(k), "activates_at": k.activates_at, "retired_at": k.retired_at}
+            for k in self._keys.values()
         ]

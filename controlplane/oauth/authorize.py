@@ -110,7 +110,7 @@ async def authorize(request: web.Request) -> web.Response:
     ctx: Context = request.app["ctx"]
     ip = client_ip(request)
     try:
-        limit_ip(ctx, "authorize", ip)
+        await limit_ip(ctx, "authorize", ip)
         if request.method == "GET":
             params = query_params(request)
         else:
@@ -141,7 +141,7 @@ async def authorize(request: web.Request) -> web.Response:
     if not _csrf_ok(ctx, oauth, params.get("csrf", "")):
         return page("Your sign-in form expired. Please try again.", 400)
     username = params.get("username", "")
-    wait = ctx.login_limiter.take(f"{ip}:{username}")
+    wait = await ctx.login_limiter.take(f"{ip}:{username}")
     if wait is not None:
         ctx.metrics.rate_limited.labels("login", "ip_user").inc()
         response = page("Too many attempts. Please wait and try again.", 429, username)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -12,9 +12,10 @@ from controlplane.keys.manager import KeyManager
 from controlplane.oauth.issue import TokenIssuer
 from controlplane.secrets import ServerKeys
 from controlplane.store.audit import AuditStore
+from controlplane.store.leader import Leadership
+from controlplane.store.rate_limits import MemoryRateBuckets, RateBuckets
 from controlplane.store.store import Store
 from coresdk.config.controlplane import ControlPlaneConfig
-from coresdk.ratelimit import RateLimiter
 
 
 class ControlPlaneMetrics:
@@ -34,6 +35,20 @@ class ControlPlaneMetrics:
         )
 
 
+@dataclass(frozen=True)
+class Limiter:
+    """One named limit (rate, burst) over buckets that live where the store says (shared on PostgreSQL)."""
+
+    name: str
+    rate_per_second: float
+    burst: int
+    buckets: RateBuckets
+
+    async def take(self, key: str) -> int | None:
+        """None when allowed, else seconds to wait (Retry-After)."""
+        return await self.buckets.take(f"{self.name}:{key}", self.rate_per_second, self.burst)
+
+
 @dataclass
 class AuditRuntime:
     store: AuditStore
@@ -49,8 +64,10 @@ class Context:
     keys: KeyManager
     issuer: TokenIssuer
     metrics: ControlPlaneMetrics
-    client_limiter: RateLimiter
-    ip_limiter: RateLimiter
-    login_limiter: RateLimiter  # per address and subject: refuses (429)
+    client_limiter: Limiter
+    ip_limiter: Limiter
+    login_limiter: Limiter  # per address and subject: refuses (429)
     audit: AuditRuntime
-    login_user_limiter: RateLimiter | None = None  # per subject from all addresses: slows, never refuses
+    login_user_limiter: Limiter | None = None  # per subject from all addresses: slows, never refuses
+    leadership: Leadership | None = None  # None: the only node (tests that build a context by hand)
+    buckets: RateBuckets = field(default_factory=MemoryRateBuckets)

@@ -18,10 +18,10 @@ from controlplane.store.models import OAuthApp
 async def client_request(request: web.Request, endpoint: str) -> tuple[Context, OAuthApp, dict[str, str], str]:
     ctx: Context = request.app["ctx"]
     ip = client_ip(request)
-    limit_ip(ctx, endpoint, ip)
+    await limit_ip(ctx, endpoint, ip)
     form = await oauth_form(request, ctx.config.max_body_bytes)
     app = await authenticate_client(request, form, ctx.store, ctx.server_keys)
-    limit_client(ctx, endpoint, app.client_id)
+    await limit_client(ctx, endpoint, app.client_id)
     return ctx, app, form, ip
 
 

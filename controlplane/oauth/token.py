@@ -59,10 +59,10 @@ async def _grant(
 async def token_endpoint(request: web.Request) -> web.Response:
     ctx: Context = request.app["ctx"]
     ip = client_ip(request)
-    limit_ip(ctx, "token", ip)
+    await limit_ip(ctx, "token", ip)
     form = await oauth_form(request, ctx.config.max_body_bytes)
     app = await authenticate_client(request, form, ctx.store, ctx.server_keys)
-    limit_client(ctx, "token", app.client_id)
+    await limit_client(ctx, "token", app.client_id)
     grant = form.get("grant_type")
     if not grant:
         raise OAuthError("invalid_request", "grant_type is required")

@@ -15,10 +15,18 @@ from typing import Any
 
 from controlplane.store.db import Database, Tx
 from coresdk.audit.chain import StoredRecord
+from coresdk.audit.checkpoint import CheckpointError
 from coresdk.audit.record import GENESIS_HASH, seal, validate_fields
 from coresdk.masking.fields import mask_fields
 
 OWN_CHAIN = "controlplane"
+
+
+class CheckpointConflict(CheckpointError):
+    """A checkpoint for another root at a size already signed: refused, the stored one stands."""
+
+    def __init__(self, chain_id: str, tree_size: int) -> None:
+        super().__init__(f"chain {chain_id!r} already has a checkpoint of another root at size {tree_size}")
 
 
 @dataclass(frozen=True)
@@ -195,8 +203,23 @@ class AuditStore:
             )
         return [{**json.loads(r["canonical"]), "record_hash": r["record_hash"]} for r in rows]
 
-    async def add_checkpoint(self, chain_id: str, tree_size: int, root_hash: str, note: str) -> None:
+    async def add_checkpoint(self, chain_id: str, tree_size: int, root_hash: str, note: str) -> str:
+        """Store a checkpoint unless one exists at this size; return the stored note (the earlier one if so).
+
+        Two leaders in a handover could both sign the same size: one checkpoint per size is kept, and one for a
+        different root at a signed size is refused loudly, since it would mean the chain changed under a signature.
+        """
         async with self.db.transaction() as tx:
+            await tx.serialize(f"coresdk-checkpoint:{chain_id}")
+            existing = await tx.fetchrow(
+                "SELECT root_hash, note FROM audit_checkpoints WHERE chain_id = $1 AND tree_size = $2 LIMIT 1",
+                chain_id,
+                tree_size,
+            )
+            if existing is not None:
+                if existing["root_hash"] != root_hash:
+                    raise CheckpointConflict(chain_id, tree_size)
+                return str(existing["note"])
             await tx.execute(
                 "INSERT INTO audit_checkpoints (chain_id, tree_size, root_hash, note, created_at) VALUES ($1, $2, $3, $4, $5)",
                 chain_id,
@@ -205,6 +228,7 @@ class AuditStore:
                 note,
                 time.time(),
             )
+        return note
 
     async def latest_checkpoint(self, chain_id: str) -> dict[str, Any] | None:
         async with self.db.transaction() as tx:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ class Database(Protocol):
     dialect: str
 
     def transaction(self) -> Any: ...
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -106,6 +107,9 @@ class SqliteDatabase:
             else:
                 await self._conn.execute("COMMIT")
 
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> bool:
+        return True  # one process owns an SQLite file: nobody else changes it
+
     async def close(self) -> None:
         await self._conn.close()
 
@@ -135,11 +139,21 @@ class _PostgresTx:
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
 
 
+_CONNECTION_ERRORS = (
+    TimeoutError,
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
+        self._url = url
+        self._listener: asyncpg.Connection | None = None
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
@@ -147,7 +161,36 @@ class PostgresDatabase:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=10, command_timeout=10)
         except (OSError, asyncpg.exceptions.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-        return cls(pool)
+        return cls(pool, url)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        """One statement on its own (autocommit): one round trip, where a transaction() would take three."""
+        try:
+            async with self._pool.acquire() as conn:
+                row = await conn.fetchrow(sql, *args)
+        except _CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return dict(row) if row is not None else None
+
+    async def session(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pool, for state that lives as long as the session: a LISTEN, or
+        an advisory lock that PostgreSQL releases the moment this process or its connection dies."""
+        try:
+            return await asyncpg.connect(self._url, timeout=5, command_timeout=5)
+        except (TimeoutError, OSError, asyncpg.exceptions.PostgresError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> bool:
+        """LISTEN on a session of its own (replacing a previous one); False when it cannot be set up now."""
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+        try:
+            conn = await self.session()
+            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: callback(payload))
+        except (StoreUnavailable, OSError, asyncpg.exceptions.PostgresError):
+            return False
+        self._listener = conn
+        return True
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -164,6 +207,8 @@ class PostgresDatabase:
             await self._pool.release(conn)
 
     async def close(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
         await self._pool.close()
 
 

@@ -190,6 +190,22 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        5,
+        "replicas: key activation time, shared rate limits",
+        [
+            # NULL for keys made before: they were active from the moment they were added
+            "ALTER TABLE signing_keys ADD COLUMN activates_at DOUBLE PRECISION",
+            """CREATE TABLE rate_buckets (
+                bucket TEXT PRIMARY KEY,
+                tokens DOUBLE PRECISION NOT NULL,
+                updated DOUBLE PRECISION NOT NULL,
+                allowed INTEGER NOT NULL)""",
+        ],
+    )
+)
+
 
 async def migrate(db: Database) -> list[int]:
     """Apply pending migrations; return the versions applied now."""

@@ -1,4 +1,8 @@
-"""Signing keys, sealed (controlplane.secrets), at most one active; rotation retires the previous active key."""
+"""Signing keys, sealed (controlplane.secrets). Each key has a time from which it signs (`activates_at`); the key
+that signs at a moment is the newest one activated by then, so every replica picks the same key from the same rows
+without anyone having to flip a flag at the right time. A rotation publishes the new key first and retires the
+previous one at the moment the new one takes over.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ from typing import Any, Protocol
 
 from controlplane.store.db import Tx
 
+KEYS_CHANNEL = "coresdk_signing_keys"  # NOTIFY channel: a replica that changes the key set tells the others
+
 
 class SigningKeyStore(Protocol):
     async def signing_keys(self) -> list[dict[str, Any]]: ...
-    async def add_signing_key(self, kid: str, private_key_enc: str, now: float, make_active: bool) -> None: ...
+    async def add_signing_key(self, kid: str, private_key_enc: str, now: float, activates_at: float) -> bool: ...
 
 
 class SqlSigningKeyStore:
@@ -19,16 +25,23 @@ class SqlSigningKeyStore:
     async def signing_keys(self) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._tx.fetch("SELECT * FROM signing_keys ORDER BY created_at")]
 
-    async def add_signing_key(self, kid: str, private_key_enc: str, now: float, make_active: bool) -> None:
+    async def add_signing_key(self, kid: str, private_key_enc: str, now: float, activates_at: float) -> bool:
+        """Add a key that signs from `activates_at`; the keys still to sign then are retired at that moment.
+        False (and no change) when the kid is already stored: replicas starting together import one key once."""
         await self._tx.serialize("coresdk-signing-keys")
-        if make_active:
-            await self._tx.execute(
-                "UPDATE signing_keys SET status = 'retired', retired_at = $1 WHERE status = 'active'", now
-            )
+        if await self._tx.fetchrow("SELECT kid FROM signing_keys WHERE kid = $1", kid):
+            return False
         await self._tx.execute(
-            "INSERT INTO signing_keys (kid, private_key_enc, status, created_at) VALUES ($1, $2, $3, $4)",
+            "UPDATE signing_keys SET status = 'retired', retired_at = $1 WHERE status = 'active'", activates_at
+        )
+        await self._tx.execute(
+            "INSERT INTO signing_keys (kid, private_key_enc, status, created_at, activates_at) "
+            "VALUES ($1, $2, 'active', $3, $4)",
             kid,
             private_key_enc,
-            "active" if make_active else "retired",
             now,
+            activates_at,
         )
+        if self._tx.dialect == "postgres":
+            await self._tx.execute("SELECT pg_notify($1, $2)", KEYS_CHANNEL, kid)
+        return True

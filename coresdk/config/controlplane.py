@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from coresdk.config.engine import DEV_AUDIENCE, DEV_CONTROL_PLANE
-from coresdk.config.env import Env, split_host_port, validate_fetch_url
+from coresdk.config.env import Env, split_host_port
 from coresdk.errors import ConfigError
 from coresdk.proxies import TrustedProxies, parse_trusted_proxies
 
@@ -27,6 +27,8 @@ MAX_ACCESS_TTL = 3600
 CODE_TTL = 60
 MAX_REFRESH_GRACE = 60
 SQLITE_SINGLE_NODE = "CORESDK_CP_SQLITE_SINGLE_NODE"
+# How long the JWKS may be cached (Cache-Control max-age): a rotated-in key is published this long before it signs.
+JWKS_MAX_AGE = 300
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class ControlPlaneConfig:
     audit: AuditConfig
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     public_origins: tuple[str, ...] = ()  # origins (besides the issuer's) the sign-in form may be posted from
+    # A new signing key is in the JWKS this long before any replica signs with it (publish, then activate).
+    key_activation_delay: float = JWKS_MAX_AGE
 
     @property
     def development(self) -> bool:
@@ -164,6 +168,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
     env = Env(environ)
     mode = env.choice("CORESDK_ENV", "production", ("production", "development"))
     development = mode == "development"
+    env.host_list("CORESDK_PLAINTEXT_HOSTS")  # plain http only to hosts named here (a mesh with mTLS)
     addr = env.text("CORESDK_CP_ADDR", "127.0.0.1:8080") or "127.0.0.1:8080"
     split_host_port(addr, "CORESDK_CP_ADDR")
     data_dir = Path(env.text("CORESDK_DATA_DIR", ".coresdk-data") or ".coresdk-data")
@@ -190,7 +195,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
         sink_dir=Path(sink) if sink else (data_dir / "audit-sink" if development else None),
         key_name=_key_name(env, issuer),
         syslog_addr=split_host_port(syslog, "CORESDK_AUDIT_SYSLOG_ADDR") if syslog else None,
-        hec_url=validate_fetch_url(hec_url, "CORESDK_AUDIT_HEC_URL") if hec_url else None,
+        hec_url=env.fetch_url(hec_url, "CORESDK_AUDIT_HEC_URL") if hec_url else None,
         hec_token=env.required("CORESDK_AUDIT_HEC_TOKEN", "is required with CORESDK_AUDIT_HEC_URL")
         if hec_url
         else None,
@@ -223,4 +228,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
         ),
         trusted_proxies=parse_trusted_proxies(env.raw("CORESDK_TRUSTED_PROXIES")),
         public_origins=_public_origins(env),
+        key_activation_delay=env.number(
+            "CORESDK_KEY_ACTIVATION_DELAY", float(JWKS_MAX_AGE), minimum=1.0, maximum=7 * 86400.0
+        ),
     )

@@ -10,6 +10,8 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "CORESDK_CP_URL": "internal URL of the control plane (revocation feed, audit shipping, OAuth forwarding)",
     "CORESDK_SIDECAR_ADDR": "sidecar gRPC address; loopback only (`[::1]:50051`), or mTLS for another address",
+    "CORESDK_PLAINTEXT_HOSTS": "comma-separated exact host names that may be reached over plain http (only where a "
+    "service mesh gives those connections mTLS); every other http URL off loopback is refused",
     "CORESDK_TRUSTED_PROXIES": "comma-separated CIDRs of proxies whose Forwarded / X-Forwarded-For is believed "
     "(default: none; the TCP peer is the client)",
     # sidecar: tokens
@@ -83,6 +85,8 @@ DESCRIPTIONS: dict[str, str] = {
     "(`coresdk sidecar enrol`, POST /api/v1/sidecars)",
     "CORESDK_SERVER_SECRET": "root secret for the client-secret pepper, token hashes and sealed values",
     "DATABASE_URL": "postgresql://USER@HOST:PORT/DB; sqlite:///PATH (the default) only in development or single-node",
+    "CORESDK_KEY_ACTIVATION_DELAY": "seconds a rotated-in signing key is published before any replica signs with it "
+    "(default 300, the JWKS max-age)",
     "CORESDK_CP_SQLITE_SINGLE_NODE": "`true` lets a production control plane run on SQLite: one process, one disk",
     "CORESDK_RATE_CLIENT_RPS": "token endpoint requests per second per client",
     "CORESDK_RATE_CLIENT_BURST": "token endpoint burst per client",
@@ -124,6 +128,8 @@ DESCRIPTIONS: dict[str, str] = {
 DOCTOR_VARIABLES: dict[str, str] = {
     "CORESDK_CP_TOKEN_FILE": "file holding the sidecar's credential, so the doctor can check it is an enrolled one",
     "CORESDK_GATEWAY_URL": "URL the doctor probes the gateway at (default from CORESDK_GATEWAY_ADDR)",
+    "CORESDK_CP_REPLICA_URLS": "comma-separated URLs of each control-plane replica for the doctor's replica checks "
+    "(default: CORESDK_CP_URL asked several times)",
     "CORESDK_COMPLIANCE_FRAMEWORK": "pci, hipaa or soc2 (default): the audit retention the doctor requires",
     "CPOD_ADMIN_TOKEN_FILE": "file holding the admin token, instead of CPOD_ADMIN_TOKEN",
 }

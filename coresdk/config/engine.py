@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from coresdk.config.env import Env, validate_fetch_url
+from coresdk.config.env import Env
 from coresdk.errors import ConfigError
 
 DEV_CONTROL_PLANE = "http://127.0.0.1:8080"
@@ -122,7 +122,7 @@ def _policy(env: Env) -> PolicySettings | None:
     return PolicySettings(
         files=files,
         data_file=env.file("CORESDK_POLICY_DATA"),
-        opa_url=validate_fetch_url(opa, "OPA_URL").rstrip("/") if opa is not None else None,
+        opa_url=env.fetch_url(opa, "OPA_URL").rstrip("/") if opa is not None else None,
         query=query,
         timeout_seconds=env.number("CORESDK_POLICY_TIMEOUT", 0.5, minimum=0.01, maximum=10.0),
     )
@@ -135,7 +135,7 @@ def _audiences(value: str, variable: str) -> tuple[str, ...]:
     return auds
 
 
-def _issuers_from_file(path: Path) -> list[IssuerConfig]:
+def _issuers_from_file(env: Env, path: Path) -> list[IssuerConfig]:
     var = "CORESDK_ISSUERS_FILE"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -153,7 +153,7 @@ def _issuers_from_file(path: Path) -> list[IssuerConfig]:
             raise ConfigError(var, f"issuers[{i}] needs string issuer and jwks_uri")
         if not isinstance(auds, list) or not auds or not all(isinstance(a, str) and a for a in auds):
             raise ConfigError(var, f"issuers[{i}].audiences must be a non-empty list of strings")
-        out.append(IssuerConfig(iss, validate_fetch_url(uri, f"{var} issuers[{i}].jwks_uri"), tuple(auds)))
+        out.append(IssuerConfig(iss, env.fetch_url(uri, f"{var} issuers[{i}].jwks_uri"), tuple(auds)))
     return out
 
 
@@ -163,7 +163,7 @@ def _issuers(env: Env, development: bool) -> tuple[IssuerConfig, ...]:
     issuers: list[IssuerConfig] = []
     file_path = env.file("CORESDK_ISSUERS_FILE")
     if file_path is not None:
-        issuers.extend(_issuers_from_file(file_path))
+        issuers.extend(_issuers_from_file(env, file_path))
     if development:
         values["CORESDK_JWKS_URI"] = values["CORESDK_JWKS_URI"] or f"{DEV_CONTROL_PLANE}/api/v1/jwks"
         values["CORESDK_EXPECTED_ISSUER"] = values["CORESDK_EXPECTED_ISSUER"] or DEV_CONTROL_PLANE
@@ -176,7 +176,7 @@ def _issuers(env: Env, development: bool) -> tuple[IssuerConfig, ...]:
             0,
             IssuerConfig(
                 issuer=str(values["CORESDK_EXPECTED_ISSUER"]),
-                jwks_uri=validate_fetch_url(str(values["CORESDK_JWKS_URI"]), "CORESDK_JWKS_URI"),
+                jwks_uri=env.fetch_url(str(values["CORESDK_JWKS_URI"]), "CORESDK_JWKS_URI"),
                 audiences=_audiences(str(values["CORESDK_EXPECTED_AUDIENCE"]), "CORESDK_EXPECTED_AUDIENCE"),
             ),
         )
@@ -192,6 +192,7 @@ def load_engine_config(env: Env, audit: AuditSettings) -> EngineConfig:
     """The shared settings; `audit` names the face's own chain and journal directory (each face keeps its own)."""
     mode = env.choice("CORESDK_ENV", "production", ("production", "development"))
     development = mode == "development"
+    env.host_list("CORESDK_PLAINTEXT_HOSTS")  # plain http only to hosts named here (a mesh with mTLS)
     cache_min = env.integer("CORESDK_JWKS_CACHE_MIN", 60, minimum=1, maximum=86400)
     cache_max = env.integer("CORESDK_JWKS_CACHE_MAX", 3600, minimum=1, maximum=86400)
     if cache_max < cache_min:
@@ -219,7 +220,7 @@ def load_engine_config(env: Env, audit: AuditSettings) -> EngineConfig:
     revocations = None
     cp_url = env.raw("CORESDK_CP_URL")
     if cp_url is not None:
-        validate_fetch_url(cp_url, "CORESDK_CP_URL")
+        env.fetch_url(cp_url, "CORESDK_CP_URL")
         revocations = RevocationSettings(
             url=cp_url.rstrip("/") + "/api/v1/revocations",
             token=env.required("CORESDK_CP_TOKEN", "is required with CORESDK_CP_URL (the sidecar credential)"),

@@ -6,6 +6,7 @@ Every service reads its settings through this once at start-up; nothing reads os
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,6 +81,15 @@ class Env:
             raise ConfigError(name, f"file not found: {value}")
         return path
 
+    def fetch_url(self, url: str, variable: str) -> str:
+        """validate_fetch_url with the hosts this environment names in CORESDK_PLAINTEXT_HOSTS."""
+        return validate_fetch_url(url, variable, plaintext_hosts(self))
+
+    def host_list(self, name: str) -> frozenset[str]:
+        """A list of exact host names (CORESDK_PLAINTEXT_HOSTS), read at start even where no URL uses it yet, so
+        that a mistake in it fails early."""
+        return plaintext_hosts(self, name)
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.raw(name) or default
         if value not in choices:
@@ -108,11 +118,50 @@ def split_host_port(address: str, variable: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def validate_fetch_url(url: str, variable: str) -> str:
-    """Key material is fetched over https; plain http is tolerated only to this machine."""
+PLAINTEXT_HOSTS = "CORESDK_PLAINTEXT_HOSTS"
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def plaintext_hosts(env: Env, name: str = PLAINTEXT_HOSTS) -> frozenset[str]:
+    """Hosts the operator names, one by one, as reachable over plain http: inside a service mesh that already gives
+    every connection mutual TLS (Istio, Linkerd). Exact names only: no wildcard, no address range, no scheme, so a
+    typo or a new host never falls back to plain text on its own."""
+    value = env.raw(name)
+    if value is None:
+        return frozenset()
+    hosts = set()
+    for item in value.split(","):
+        host = item.strip().lower()
+        if not host:
+            continue
+        if not _HOST_NAME.fullmatch(host) and not _is_ip(host):
+            raise ConfigError(
+                name,
+                f"must list exact host names, comma-separated (no wildcard, port or scheme), got {item.strip()!r}",
+            )
+        hosts.add(host)
+    return frozenset(hosts)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_fetch_url(url: str, variable: str, plaintext: frozenset[str] = frozenset()) -> str:
+    """Key material is fetched over https; plain http only to this machine or to a host named in
+    CORESDK_PLAINTEXT_HOSTS (a mesh that provides mTLS). Never by default, never by pattern."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url
-    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
-        return url
-    raise ConfigError(variable, f"must be an https URL (http only to loopback), got {url!r}")
+    if parts.scheme == "http" and parts.hostname:
+        if is_loopback_host(parts.hostname) or parts.hostname.lower() in plaintext:
+            return url
+        raise ConfigError(
+            variable,
+            f"must be an https URL, got {url!r}: plain http only to loopback or to a host named in {PLAINTEXT_HOSTS}",
+        )
+    raise ConfigError(variable, f"must be an https URL (http only to loopback or {PLAINTEXT_HOSTS}), got {url!r}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from coresdk.audit import chain_id as chain_ids
 from coresdk.config.engine import AuditSettings, EngineConfig, load_engine_config
-from coresdk.config.env import Env, split_host_port, validate_fetch_url
+from coresdk.config.env import Env, plaintext_hosts, split_host_port, validate_fetch_url
 from coresdk.config.manifests import load_manifest_trust
 from coresdk.errors import ConfigError
 from coresdk.mcp.manifest import TrustStore
@@ -69,7 +69,7 @@ class GatewayConfig:
     manifests: TrustStore | None = None  # signed tool manifests; required when a route is an MCP endpoint
 
 
-def load_routes(path: Path) -> tuple[Route, ...]:
+def load_routes(path: Path, plaintext: frozenset[str] = frozenset()) -> tuple[Route, ...]:
     var = "CORESDK_ROUTES_FILE"
     try:
         doc = json.loads(path.read_text())
@@ -98,7 +98,9 @@ def load_routes(path: Path) -> tuple[Route, ...]:
         if upstream_override is not None:
             if not isinstance(upstream_override, str):
                 raise ConfigError(var, f"routes[{i}].upstream must be a URL")
-            upstream_override = validate_fetch_url(upstream_override, f"{var} routes[{i}].upstream").rstrip("/")
+            upstream_override = validate_fetch_url(
+                upstream_override, f"{var} routes[{i}].upstream", plaintext
+            ).rstrip("/")
         method, rpath, perm = e["method"], e["path"], e["permission"]
         if method not in _METHODS:
             raise ConfigError(var, f"routes[{i}].method {method!r} is not an HTTP method")
@@ -172,9 +174,9 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     mode = env.choice("CORESDK_GATEWAY_MODE", "proxy", ("proxy", "authz"))
     # nginx does the proxying in authz mode: the gateway only answers its auth_request subrequests
     upstream = (
-        validate_fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
+        env.fetch_url(env.required("CORESDK_UPSTREAM_URL"), "CORESDK_UPSTREAM_URL")
         if mode == "proxy"
-        else validate_fetch_url(env.raw("CORESDK_UPSTREAM_URL") or "http://127.0.0.1:1", "CORESDK_UPSTREAM_URL")
+        else env.fetch_url(env.raw("CORESDK_UPSTREAM_URL") or "http://127.0.0.1:1", "CORESDK_UPSTREAM_URL")
     )
     cp = env.raw("CORESDK_CP_URL")
     chain = env.text("CORESDK_GATEWAY_AUDIT_CHAIN", f"gateway-{socket.gethostname()}") or "gateway"
@@ -195,7 +197,7 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
     routes_file = Path(env.text("CORESDK_ROUTES_FILE", "config/routes.json") or "config/routes.json")
     if not routes_file.is_file():
         raise ConfigError("CORESDK_ROUTES_FILE", f"file not found: {routes_file}")
-    routes = load_routes(routes_file)
+    routes = load_routes(routes_file, plaintext_hosts(env))
     # fail closed: a gateway in front of MCP servers refuses to start without the manifests that approve their tools
     manifests = load_manifest_trust(environ, required=any(r.mcp_server for r in routes))
     return GatewayConfig(
@@ -203,7 +205,7 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
         addr=addr,
         upstream_url=upstream.rstrip("/"),
         engine=engine,
-        cp_url=validate_fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
+        cp_url=env.fetch_url(cp, "CORESDK_CP_URL").rstrip("/") if cp else None,
         routes=routes,
         entitlements=load_entitlements(routes_file),
         max_body_bytes=env.integer("CORESDK_GATEWAY_MAX_BODY", 1024 * 1024, minimum=1024, maximum=1 << 30),

@@ -26,7 +26,7 @@ from coresdk.config.engine import (
     TokenPolicy,
     load_engine_config,
 )
-from coresdk.config.env import Env, is_loopback_host, split_host_port, validate_fetch_url
+from coresdk.config.env import Env, is_loopback_host, split_host_port
 from coresdk.errors import ConfigError
 
 __all__ = [
@@ -142,7 +142,7 @@ def _vault(env: Env) -> VaultSettings | None:
     addr = env.raw("VAULT_ADDR")
     if addr is None:
         return None
-    validate_fetch_url(addr, "VAULT_ADDR")
+    env.fetch_url(addr, "VAULT_ADDR")
     secret_id, secret_file, wrapped = (
         env.raw("CORESDK_VAULT_SECRET_ID"),
         env.file("CORESDK_VAULT_SECRET_ID_FILE"),

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from coresdk.doctor import credentials, entitlements, identity, network, operations, seams, secrets
+from coresdk.doctor import credentials, entitlements, identity, network, operations, replicas, seams, secrets
 from coresdk.doctor.model import Check, Context, Result, Status
 
 CHECKS: list[Check] = [
@@ -18,6 +18,7 @@ CHECKS: list[Check] = [
     *operations.CHECKS,
     *entitlements.CHECKS,
     *seams.CHECKS,
+    *replicas.CHECKS,
 ]
 
 

@@ -25,7 +25,16 @@ AMBIGUOUS_PROBES = (
     "//api/v1/keys",
 )
 # The control plane's internal API asked for plainly through the gateway with the admin token: never 200.
-INTERNAL_PROBES = ("/v1/oauth/apps", "/v1/users", "/api/v1/keys", "/api/v1/audit", "/api/v1/token-events", "/metrics")
+INTERNAL_PROBES = (
+    "/v1/oauth/apps",
+    "/v1/users",
+    "/api/v1/keys",
+    "/api/v1/audit",
+    "/api/v1/token-events",
+    "/api/v1/replica",
+    "/api/v1/sidecars",
+    "/metrics",
+)
 
 
 def _raw_get(ctx: Context, base: str, target: str, headers: dict[str, str]) -> int:

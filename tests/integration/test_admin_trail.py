@@ -88,7 +88,7 @@ def _delete_user(cp: ControlPlaneProcess) -> tuple[str, str]:
 
 
 def _rotate_keys(cp: ControlPlaneProcess) -> tuple[str, str]:
-    kid = ok(cp.admin("POST", "/api/v1/keys/rotate"))["active_kid"]
+    kid = ok(cp.admin("POST", "/api/v1/keys/rotate"))["kid"]
     return "admin.signing_keys_rotated", f"key/{kid}"
 
 

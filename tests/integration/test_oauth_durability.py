@@ -126,12 +126,16 @@ def test_key_rotation_keeps_old_tokens_valid(cp_grace: ControlPlaneProcess) -> N
     old = token()
     rotated = cp.admin("POST", "/api/v1/keys/rotate")
     assert rotated.status_code == 200
-    new = token()
     import jwt
 
-    assert (
-        jwt.get_unverified_header(old)["kid"] != jwt.get_unverified_header(new)["kid"] == rotated.json()["active_kid"]
-    )
+    # published at once, signing only from activates_at (publish before activate)
+    published = requests.get(f"{cp.url}/api/v1/jwks", timeout=10).json()["keys"]
+    assert rotated.json()["kid"] in {k["kid"] for k in published}
+    old_kid = jwt.get_unverified_header(old)["kid"]
+    assert jwt.get_unverified_header(token())["kid"] == rotated.json()["active_kid"] == old_kid
+    time.sleep(max(0.0, rotated.json()["activates_at"] - time.time()) + 0.05)
+    new = token()
+    assert jwt.get_unverified_header(old)["kid"] != jwt.get_unverified_header(new)["kid"] == rotated.json()["kid"]
     for t in (old, new):
         assert verify_access_token(cp, t)["client_id"] == app["client_id"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import subprocess
@@ -15,6 +16,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.balancer import RoundRobinBalancer
 from tests.support.ports import free_port
 from tests.support.processes import ROOT
 
@@ -55,6 +57,8 @@ class ControlPlaneProcess:
                 "CORESDK_RATE_IP_RPS": "5000",
                 "CORESDK_RATE_IP_BURST": "5000",
                 "CORESDK_RATE_LOGIN_PER_MIN": "1000",
+                # a rotated key signs one second after it is published (production: one JWKS max-age, 300 s)
+                "CORESDK_KEY_ACTIVATION_DELAY": "1",
             }
         )
         if database_url.startswith("sqlite:///"):  # production refuses SQLite unless single-node is stated
@@ -167,3 +171,35 @@ class ControlPlaneProcess:
         assert resp.status_code == 200, resp.text
         events: list[dict[str, Any]] = resp.json()["events"]
         return events
+
+
+class ReplicaSet:
+    """N control-plane processes on one PostgreSQL database behind a round-robin balancer (a Service), sharing what
+    replicas share in a deployment: the database, the server secret, the initial signing key and the issuer (the
+    balancer's URL). `front` is the set as a client sees it: the same helpers, every request through the balancer."""
+
+    def __init__(self, data_dir: Path, database_url: str, replicas: int = 3, **extra_env: str) -> None:
+        self.balancer = RoundRobinBalancer()
+        self.replicas: list[ControlPlaneProcess] = []
+        key_path = data_dir / "shared-signing-key.pem"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_path.write_bytes(
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+        for i in range(replicas):
+            env = {"CORESDK_ISSUER": self.balancer.url, "CORESDK_SIGNING_KEY_PATH": str(key_path), **extra_env}
+            self.replicas.append(ControlPlaneProcess(data_dir / f"replica-{i}", database_url, **env))
+        self.balancer.backends = [("127.0.0.1", cp.port) for cp in self.replicas]
+        self.front = copy.copy(self.replicas[0])
+        self.front.url = self.balancer.url
+        self.front._chain_credentials = {}
+
+    def by_pid(self, pid: int) -> ControlPlaneProcess:
+        return next(cp for cp in self.replicas if cp.proc is not None and cp.proc.pid == pid)
+
+    def stop(self) -> None:
+        for cp in self.replicas:
+            if cp.proc is not None and cp.proc.poll() is None:
+                cp.stop()
+        self.balancer.close()

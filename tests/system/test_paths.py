@@ -67,6 +67,8 @@ INTERNAL = [
     "/api/v1/audit/prune",
     "/api/v1/audit/ingest",
     "/api/v1/audit/checkpoint",
+    "/api/v1/sidecars",
+    "/api/v1/replica",
     "/metrics",
 ]
 # What the tasks:read token may reach through config/routes.json.

@@ -9,17 +9,24 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from coresdk.config.controlplane import load_controlplane_config
+from coresdk.config.gateway import load_gateway_config
+from coresdk.config.sidecar import load_sidecar_config
 from coresdk.doctor.model import Context, Status
 from coresdk.doctor.secrets import no_hardcoded_secrets
+from coresdk.errors import ConfigError
+from tests.support.manifests import container_env, coresdk_containers, manifests, workloads
 from tests.support.processes import ROOT
 
 DOCKERFILES = [ROOT / "Dockerfile.sidecar", ROOT / "Dockerfile.gateway"]
@@ -122,17 +129,6 @@ def test_the_healthcheck_command_the_images_use(health_server: int) -> None:
         assert '"coresdk.healthcheck"' in health
 
 
-def manifests() -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
-    for path in sorted(K8S.glob("*.yaml")):
-        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
-    return docs
-
-
-def workloads() -> list[dict[str, Any]]:
-    return [d for d in manifests() if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet")]
-
-
 def test_manifests_validate_against_the_kubernetes_schemas() -> None:
     docs = [d for d in manifests() if d["kind"] != "Kustomization"]
     assert {d["kind"] for d in docs} >= {"Deployment", "StatefulSet", "Service", "NetworkPolicy", "Secret"}
@@ -220,3 +216,69 @@ def test_the_gateway_decides_in_process_without_a_sidecar() -> None:
     assert env["CORESDK_CP_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "cp-credential"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert any(m["mountPath"] == env["CORESDK_DATA_DIR"]["value"] for m in container["volumeMounts"])
+
+
+# --- every CoreSDK container's environment through its service's configuration loader (issue 14) ---------------
+
+def _secrets() -> dict[tuple[str, str], str]:
+    """A value for every Secret key the manifests reference, shaped as the loaders require."""
+    out: dict[tuple[str, str], str] = {}
+    for _, c in coresdk_containers():
+        for item in c.get("env", []):
+            if "valueFrom" in item:
+                ref = item["valueFrom"]["secretKeyRef"]
+                url = "postgresql://coresdk@postgres.example.com:5432/coresdk"
+                out[(ref["name"], ref["key"])] = url if "database-url" in ref["key"] else "v" * 40
+    return out
+
+
+def _volumes(root: Path) -> None:
+    """What the pods' Secret volumes hold: the signing key, the AppRole secret id."""
+    key = root / "etc/coresdk/keys/signing-key.pem"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    approle = root / "etc/coresdk/approle/secret-id"
+    approle.parent.mkdir(parents=True)
+    approle.write_text("secret-id")
+
+
+def _loader(c: dict[str, Any]) -> Callable[[Mapping[str, str]], object]:
+    if c.get("args") == ["controlplane"]:
+        return load_controlplane_config
+    return load_gateway_config if "/coresdk/gateway:" in c["image"] else load_sidecar_config
+
+
+@pytest.mark.parametrize("workload,container", [(w, c["name"]) for w, c in coresdk_containers()])
+def test_each_manifest_container_passes_its_configuration_loader(workload: str, container: str, tmp_path: Path) -> None:
+    [c] = [c for w, c in coresdk_containers() if (w, c["name"]) == (workload, container)]
+    _volumes(tmp_path)
+    env = container_env(c, _secrets(), tmp_path)
+    _loader(c)(env)  # raises ConfigError naming the variable if the shipped manifest cannot start
+    plain = [v for v in env.values() if v.startswith("http://")]
+    if plain:  # plain http only because the manifest names the host: without the list the loader refuses
+        named = env.get("CORESDK_PLAINTEXT_HOSTS", "")
+        assert all(urlsplit(v).hostname in named.split(",") for v in plain), (plain, named)
+        without = {k: v for k, v in env.items() if k != "CORESDK_PLAINTEXT_HOSTS"}
+        with pytest.raises(ConfigError, match="CORESDK_PLAINTEXT_HOSTS"):
+            _loader(c)(without)
+
+
+def test_no_manifest_uses_the_shared_sidecar_token() -> None:
+    """Production refuses the shared token: every workload ships with a credential enrolled for it alone."""
+    refs = {
+        (w, item["valueFrom"]["secretKeyRef"]["name"], item["valueFrom"]["secretKeyRef"]["key"])
+        for w, c in coresdk_containers()
+        for item in c.get("env", [])
+        if item["name"] in ("CORESDK_CP_TOKEN", "CORESDK_SIDECAR_TOKEN") and "valueFrom" in item
+    }
+    assert all(key != "sidecar-token" for _, _, key in refs)
+    assert not any(name == "CORESDK_SIDECAR_TOKEN" for _, c in coresdk_containers() for name in env_names(c))
+    assert len({secret for _, secret, _ in refs}) == len(refs) == 2  # the gateway and the orders pods: one Secret each
+
+
+def env_names(c: dict[str, Any]) -> list[str]:
+    return [item["name"] for item in c.get("env", [])]
