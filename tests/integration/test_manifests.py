@@ -21,13 +21,11 @@ from pathlib import Path
 import grpc
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.controlplane import ADMIN_TOKEN
 from tests.support.gateway import Upstream
-from tests.support.manifests import RESOLVER, container, container_env
+from tests.support.manifests import RESOLVER, container, container_env, mounted_volumes
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresCluster
 from tests.support.processes import ROOT
@@ -62,23 +60,10 @@ class Service:
         self.proc.wait(15)
 
 
-def _volumes(root: Path) -> None:
-    key = root / "etc/coresdk/keys/signing-key.pem"
-    key.parent.mkdir(parents=True)
-    key.write_bytes(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    approle = root / "etc/coresdk/approle/secret-id"
-    approle.parent.mkdir(parents=True)
-    approle.write_text("secret-id")
-
-
 @pytest.fixture(scope="module")
 def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     root = tmp_path_factory.mktemp("k8s")
-    _volumes(root)
+    mounted_volumes(root)
     secrets = {
         ("coresdk-controlplane", "database-url"): postgres.new_database(),
         ("coresdk-controlplane", "admin-token"): ADMIN_TOKEN,

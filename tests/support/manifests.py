@@ -3,6 +3,7 @@ supplies, and the files it names found where the pod would have them (its volume
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,28 @@ def container_env(c: dict[str, Any], secrets: dict[tuple[str, str], str], root: 
                 break
         env[item["name"]] = value
     return env
+
+
+def mounted_volumes(root: Path) -> None:
+    """What the pods' Secret and ConfigMap volumes hold: the signing key, the AppRole secret id, and the gateway's
+    MCP trust file and (empty) manifest directory."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from nacl.signing import SigningKey
+
+    from coresdk.mcp.manifest import encode_public_key
+
+    key = root / "etc/coresdk/keys/signing-key.pem"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    approle = root / "etc/coresdk/approle/secret-id"
+    approle.parent.mkdir(parents=True, exist_ok=True)
+    approle.write_text("secret-id")
+    trust = root / "etc/coresdk/mcp-trust/manifest-trust.json"
+    trust.parent.mkdir(parents=True, exist_ok=True)
+    trust.write_text(json.dumps({"keys": [encode_public_key(SigningKey.generate().verify_key)], "revoked": []}))
+    (root / "etc/coresdk/mcp-manifests").mkdir(parents=True, exist_ok=True)

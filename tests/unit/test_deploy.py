@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from coresdk.config.controlplane import load_controlplane_config
 from coresdk.config.gateway import load_gateway_config
@@ -26,7 +24,7 @@ from coresdk.config.sidecar import load_sidecar_config
 from coresdk.doctor.model import Context, Status
 from coresdk.doctor.secrets import no_hardcoded_secrets
 from coresdk.errors import ConfigError
-from tests.support.manifests import container_env, coresdk_containers, manifests, workloads
+from tests.support.manifests import container_env, coresdk_containers, manifests, mounted_volumes, workloads
 from tests.support.processes import ROOT
 
 DOCKERFILES = [ROOT / "Dockerfile.sidecar", ROOT / "Dockerfile.gateway"]
@@ -220,6 +218,7 @@ def test_the_gateway_decides_in_process_without_a_sidecar() -> None:
 
 # --- every CoreSDK container's environment through its service's configuration loader (issue 14) ---------------
 
+
 def _secrets() -> dict[tuple[str, str], str]:
     """A value for every Secret key the manifests reference, shaped as the loaders require."""
     out: dict[tuple[str, str], str] = {}
@@ -232,20 +231,6 @@ def _secrets() -> dict[tuple[str, str], str]:
     return out
 
 
-def _volumes(root: Path) -> None:
-    """What the pods' Secret volumes hold: the signing key, the AppRole secret id."""
-    key = root / "etc/coresdk/keys/signing-key.pem"
-    key.parent.mkdir(parents=True)
-    key.write_bytes(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    approle = root / "etc/coresdk/approle/secret-id"
-    approle.parent.mkdir(parents=True)
-    approle.write_text("secret-id")
-
-
 def _loader(c: dict[str, Any]) -> Callable[[Mapping[str, str]], object]:
     if c.get("args") == ["controlplane"]:
         return load_controlplane_config
@@ -255,7 +240,7 @@ def _loader(c: dict[str, Any]) -> Callable[[Mapping[str, str]], object]:
 @pytest.mark.parametrize("workload,container", [(w, c["name"]) for w, c in coresdk_containers()])
 def test_each_manifest_container_passes_its_configuration_loader(workload: str, container: str, tmp_path: Path) -> None:
     [c] = [c for w, c in coresdk_containers() if (w, c["name"]) == (workload, container)]
-    _volumes(tmp_path)
+    mounted_volumes(tmp_path)
     env = container_env(c, _secrets(), tmp_path)
     _loader(c)(env)  # raises ConfigError naming the variable if the shipped manifest cannot start
     plain = [v for v in env.values() if v.startswith("http://")]
