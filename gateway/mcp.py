@@ -28,12 +28,13 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from coresdk.errors import CoreSDKError
+from coresdk.errors import Code, CoreSDKError
 from coresdk.mcp import jsonrpc
 from coresdk.mcp.authz import arguments_digest, authorization_request, tool_resource
 from coresdk.mcp.manifest import ManifestRefused, TrustStore, VerifiedManifest
+from coresdk.policy.authorizer import Authorizer
 from coresdk.policy.rbac import decide
-from coresdk.v1 import policy_pb2
+from coresdk.v1 import common_pb2, policy_pb2
 
 log = logging.getLogger("coresdk.gateway.mcp")
 # JSON-RPC implementation-defined server error: the gateway refused the call (its reason is in `data`).
@@ -82,7 +83,7 @@ def _error(message: jsonrpc.Message, reason: str, text: str) -> dict[str, Any]:
 
 
 class McpGuard:
-    def __init__(self, trust: TrustStore, authorizer: Any, admin_tenant_bypass: bool, max_body: int) -> None:
+    def __init__(self, trust: TrustStore, authorizer: Authorizer, admin_tenant_bypass: bool, max_body: int) -> None:
         self._trust = trust
         self._authorizer = authorizer
         self._bypass = admin_tenant_bypass
@@ -121,7 +122,7 @@ class McpGuard:
                 )
             )
         except (ManifestRefused, CoreSDKError) as err:
-            if err.code.name == "UNAVAILABLE":
+            if err.code is Code.UNAVAILABLE:  # the engine cannot judge: an outage (503), not a refusal of this call
                 raise
             decision = ToolDecision(call.name, False, err.reason, "", digest, call.arguments)
             return decision, _error(message, err.reason, f"tool call refused ({err.reason}): {err.message}")
@@ -159,14 +160,14 @@ class McpGuard:
             raise McpRefusal(200, batch, reason, plan.calls)
         return plan
 
-    def _may_call(self, principal: Any, name: str) -> bool:
+    def _may_call(self, principal: common_pb2.Principal, name: str) -> bool:
         try:
             resource = tool_resource(name)
         except CoreSDKError:
             return False
         return decide(principal, resource, "call", principal.tenant_id, "", self._bypass).allowed
 
-    def _filter_tools(self, server: str, principal: Any, result: dict[str, Any]) -> None:
+    def _filter_tools(self, server: str, principal: common_pb2.Principal, result: dict[str, Any]) -> None:
         tools = result.get("tools")
         if not isinstance(tools, list):
             return
@@ -187,12 +188,12 @@ class McpGuard:
         self._listed[server] = seen
         result["tools"] = kept
 
-    def _filter_message(self, server: str, principal: Any, message: Any) -> Any:
+    def _filter_message(self, server: str, principal: common_pb2.Principal, message: Any) -> Any:
         if isinstance(message, dict) and isinstance(message.get("result"), dict) and "tools" in message["result"]:
             self._filter_tools(server, principal, message["result"])
         return message
 
-    def filter_answer(self, server: str, principal: Any, content_type: str, data: bytes) -> bytes:
+    def filter_answer(self, server: str, principal: common_pb2.Principal, content_type: str, data: bytes) -> bytes:
         """A tools/list answer with only the tools the caller may use; JSON or an SSE stream of JSON events."""
         if content_type.startswith("application/json"):
             doc = json.loads(data)
