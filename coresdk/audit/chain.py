@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from coresdk.audit.record import GENESIS_HASH
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredRecord:
     chain_id: str
     seq: int
@@ -112,6 +112,7 @@ def verify_chain(
     previous = start_previous
     sha256 = hashlib.sha256
     rfind, find, startswith = bytes.rfind, bytes.find, bytes.startswith
+    seq_key, prev_key, chain_key = _SEQ, _PREV, _CHAIN
     chain_tail = _literal(chain_id) or b""
     prev_at, seq_at, chain_at = len(_PREV), len(_SEQ), len(_CHAIN)
     previous_bytes = previous.encode("ascii", "replace")
@@ -129,18 +130,18 @@ def verify_chain(
             break
         if not (
             fast
-            and (s := rfind(canonical, _SEQ)) >= 0
+            and (s := rfind(canonical, seq_key)) >= 0
             and startswith(canonical, b"%d," % expected_seq, s + seq_at)
-            and (p := rfind(canonical, _PREV)) >= 0
+            and (p := rfind(canonical, prev_key)) >= 0
             and startswith(canonical, previous_bytes, p + prev_at)
-            and (c := find(canonical, _CHAIN)) >= 0
+            and (c := find(canonical, chain_key)) >= 0
             and startswith(canonical, chain_tail, c + chain_at)
         ):
             failure = _failure(rec, chain_id, previous)
             if failure is not None:
                 break
         previous = record_hash
-        previous_bytes = record_hash.encode("ascii", "replace")
+        previous_bytes = record_hash.encode()  # ASCII: it equals a hexdigest
         expected_seq += 1
     checked = expected_seq - start_seq
     if failure is not None:
