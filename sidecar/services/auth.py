@@ -7,6 +7,7 @@ stream and the batch share one per-token path (`_result`); sidecar.wire passes b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from sidecar.grpc_errors import abort
 log = logging.getLogger("coresdk.sidecar.auth")
 MAX_BATCH = 1000
 BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+_READ_AHEAD = 64
 
 # Protobuf tags of the length-delimited fields we frame by hand (field number << 3 | wire type 2).
 _REQUEST_ID = b"\x0a"  # AuthenticateResult.request_id = 1
@@ -92,8 +94,24 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
     async def AuthenticateStream(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[auth_pb2.AuthenticateRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[bytes]:
-        async for request in request_iterator:
-            yield await self._result(request, "AuthenticateStream")
+        # Reading runs in its own task, a bounded queue ahead of the answers, so the next request is already being
+        # received while an answer is being sent (one read and one write in flight instead of one or the other).
+        queue: asyncio.Queue[auth_pb2.AuthenticateRequest | None] = asyncio.Queue(maxsize=_READ_AHEAD)
+
+        async def read_ahead() -> None:
+            try:
+                async for request in request_iterator:
+                    await queue.put(request)
+            finally:
+                await queue.put(None)
+
+        reader = asyncio.create_task(read_ahead())
+        try:
+            while (request := await queue.get()) is not None:
+                yield await self._result(request, "AuthenticateStream")
+            await reader  # a failed read ends the stream with its error
+        finally:
+            reader.cancel()
 
     async def AuthenticateBatch(  # noqa: N802 - gRPC method name
         self, request: auth_pb2.AuthenticateBatchRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -68,3 +68,38 @@ async def test_the_largest_batch_is_answered(auth_stub: Stub, keys: dict[str, Si
     token = keys["ec"].sign(claims(jti="largest"))
     reply = await auth_stub.AuthenticateBatch(batch(*([token] * 1000)))
     assert len(reply.results) == 1000 and all(r.principal.token_id == "largest" for r in reply.results)
+
+
+async def test_stream_reads_ahead_but_answers_in_order(auth_stub: Stub, keys: dict[str, SigningKey]) -> None:
+    """More requests than the read-ahead queue holds, answered one by one in the order sent."""
+    tokens = [keys["ec"].sign(claims(jti=f"o{i}")) for i in range(150)]
+
+    async def gen():  # type: ignore[no-untyped-def]
+        for i, t in enumerate(tokens):
+            yield auth_pb2.AuthenticateRequest(token=t if i % 10 else "garbage", request_id=str(i))
+
+    results = [r async for r in auth_stub.AuthenticateStream(gen())]
+    assert [r.request_id for r in results] == [str(i) for i in range(150)]
+    assert all((r.error.reason == "MALFORMED") == (i % 10 == 0) for i, r in enumerate(results))
+
+
+async def test_a_stream_abandoned_midway_leaves_the_service_working(
+    auth_stub: Stub, keys: dict[str, SigningKey]
+) -> None:
+    token = keys["rs"].sign(claims(jti="abandoned"))
+
+    async def endless():  # type: ignore[no-untyped-def]
+        i = 0
+        while True:
+            yield auth_pb2.AuthenticateRequest(token=token, request_id=str(i))
+            i += 1
+
+    call = auth_stub.AuthenticateStream(endless())
+    seen = 0
+    async for _ in call:
+        seen += 1
+        if seen == 5:
+            call.cancel()
+            break
+    p = await auth_stub.Authenticate(auth_pb2.AuthenticateRequest(token=token))
+    assert p.token_id == "abandoned"
