@@ -11,8 +11,8 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import unicodedata
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +117,16 @@ def parse_metadata_json(text: str) -> dict[str, Any]:
     return value
 
 
+def new_record_id() -> str:
+    """A random (version 4) UUID in its usual text form: the same 122 random bits uuid.uuid4() draws, formatted
+    directly (less than half the cost of building a UUID object per record)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def utc_timestamp(when: dt.datetime | None = None) -> str:
     if when is None:  # now: isoformat gives the same digits as the strftime below, at half the cost
         return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -144,7 +154,7 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
     # json.dumps (C) bounds the canonical size closely enough; the exact bytes are produced once, in seal().
     if len(_SIZE(body["metadata"])) > MAX_METADATA_BYTES:
         raise InvalidArgument(INVALID, f"metadata exceeds {MAX_METADATA_BYTES} bytes")
-    body["id"] = str(fields.get("id") or uuid.uuid4())
+    body["id"] = str(fields.get("id") or new_record_id())
     if len(body["id"]) > 128:
         raise InvalidArgument(INVALID, "id exceeds 128 characters")
     body["timestamp"] = str(fields.get("timestamp") or utc_timestamp())

@@ -6,12 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import uuid
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coresdk.audit.record import MAX_METADATA_BYTES, parse_metadata_json, utc_timestamp, validate_fields
+from coresdk.audit.record import (
+    MAX_METADATA_BYTES,
+    new_record_id,
+    parse_metadata_json,
+    utc_timestamp,
+    validate_fields,
+)
 from coresdk.errors import InvalidArgument
 
 
@@ -41,3 +48,12 @@ def test_metadata_rules_hold_with_the_hoisted_decoder() -> None:
     assert parse_metadata_json('{"a": "' + "é" * (MAX_METADATA_BYTES // 8) + '"}')["a"][0] == "é"
     with pytest.raises(InvalidArgument, match="lone surrogate"):
         validate_fields({"actor": "a", "action": "x", "outcome": "o", "reason": "\ud800"})
+
+
+def test_record_ids_are_random_version_4_uuids() -> None:
+    ids = {new_record_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for value in list(ids)[:200]:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert validate_fields({"actor": "a", "action": "x", "outcome": "o"})["id"] not in ids
