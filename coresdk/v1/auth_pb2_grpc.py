@@ -75,7 +75,7 @@ class AuthServiceServicer:
     def AuthenticateBatch(self, request, context):
         """For high-volume callers: many tokens in one message (1 to 1000), one result per token in the order of the
         requests (request_id echoed). A refused token is an Error in its result; the call itself fails only when the
-        batch is empty or too large (INVALID_ARGUMENT, reason BATCH_TOO_LARGE).
+        batch is empty or too large (INVALID_ARGUMENT, reason INVALID_BATCH_SIZE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

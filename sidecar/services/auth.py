@@ -23,7 +23,7 @@ from sidecar.grpc_errors import abort
 
 log = logging.getLogger("coresdk.sidecar.auth")
 MAX_BATCH = 1000
-BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+INVALID_BATCH_SIZE = "INVALID_BATCH_SIZE"
 _READ_AHEAD = 64
 
 # Protobuf tags of the length-delimited fields we frame by hand (field number << 3 | wire type 2).
@@ -117,7 +117,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.AuthenticateBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> bytes:
         if not 1 <= len(request.requests) <= MAX_BATCH:
-            err = InvalidArgument(BATCH_TOO_LARGE, f"a batch holds 1 to {MAX_BATCH} tokens")
+            err = InvalidArgument(INVALID_BATCH_SIZE, f"a batch holds 1 to {MAX_BATCH} tokens")
             self._metrics.requests.labels("AuthenticateBatch", err.reason).inc()
             await abort(context, err)
         results = [await self._result(r, "AuthenticateBatch") for r in request.requests]

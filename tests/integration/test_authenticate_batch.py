@@ -61,7 +61,7 @@ async def test_a_batch_outside_its_bounds_is_refused(auth_stub: Stub, keys: dict
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await auth_stub.AuthenticateBatch(batch(*([token] * size)))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error_reason(info.value) == "BATCH_TOO_LARGE"
+    assert error_reason(info.value) == "INVALID_BATCH_SIZE"
 
 
 async def test_the_largest_batch_is_answered(auth_stub: Stub, keys: dict[str, SigningKey]) -> None:
