@@ -13,13 +13,12 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.load import run_load
+from bench.load import run_interleaved
 from coresdk.audit.chain import StoredRecord, verify_chain
 from coresdk.audit.journal import Journal
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
@@ -67,14 +66,18 @@ async def run(n_batch: int, n_unary: int) -> None:
             await asyncio.gather(*(batch_worker() for _ in range(4)))
             batch_rate = sent / (time.perf_counter() - started)
 
-            async def load(call: Callable[[], Awaitable[object]], n: int) -> float:
-                rate, _ = await run_load(n, 32, lambda _: call())
-                return rate
-
             empty = health_pb2.HealthCheckRequest()
-            floor = await load(lambda: health.Check(empty), n_unary)
             one = record(1)
-            append_rate = await load(lambda: stub.Append(audit_pb2.AppendRequest(record=one)), n_unary)
+            # floor and Append alternate in slices (see run_interleaved): same background load for both
+            measured = await run_interleaved(
+                n_unary,
+                32,
+                {
+                    "floor": lambda _: health.Check(empty),
+                    "append": lambda _: stub.Append(audit_pb2.AppendRequest(record=one)),
+                },
+            )
+            floor, append_rate = measured["floor"][0], measured["append"][0]
         entries = Journal(Path(proc.env["CORESDK_DATA_DIR"]) / "audit", 1 << 40).read_all()
     finally:
         proc.stop()

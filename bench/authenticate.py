@@ -2,6 +2,7 @@
 
 Floor: an empty unary call (grpc.health.v1 Check) on the same sidecar process over the same channel.
 Raw: in-process RS256 signature verification (cryptography) of the same tokens.
+Batch: AuthenticateBatch with 500 unique tokens per message, two messages in flight.
 Run: .venv/bin/python -m bench.authenticate [--requests N]
 """
 
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.load import run_load
+from bench.load import run_interleaved
 from coresdk.jose.b64 import b64url_decode
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.jwks_server import JwksServer
@@ -47,11 +48,11 @@ async def main(n: int) -> None:
         {
             **trusting(jwks.url),
             "CORESDK_LOG_LEVEL": "WARNING",
-            "CORESDK_AUTH_CACHE_SIZE": str(4 * n),
+            "CORESDK_AUTH_CACHE_SIZE": str(5 * n),
         }
     )
-    print(f"generating {4 * n} tokens ...", flush=True)
-    batches = [[key.sign(claims(jti=f"{b}-{i}")) for i in range(n)] for b in range(4)]
+    print(f"generating {5 * n} tokens ...", flush=True)
+    batches = [[key.sign(claims(jti=f"{b}-{i}")) for i in range(n)] for b in range(5)]
     try:
         async with grpc.aio.insecure_channel(proc.target) as channel:
             auth = auth_pb2_grpc.AuthServiceStub(channel)
@@ -63,32 +64,65 @@ async def main(n: int) -> None:
                 await health.Check(empty)
 
             rows: list[tuple[str, float, list[float], float | None]] = []
-            floor1, lat = await run_load(n, 1, lambda i: health.Check(empty))
-            rows.append(("empty unary call (floor), 1 in flight", floor1, lat, None))
-            floor32, lat = await run_load(n, 32, lambda i: health.Check(empty))
-            rows.append(("empty unary call (floor), 32 in flight", floor32, lat, None))
 
             def unique(batch: list[str]) -> Callable[[int], Awaitable[object]]:
                 return lambda i: auth.Authenticate(auth_pb2.AuthenticateRequest(token=batch[i]))
 
-            rate, lat = await run_load(n, 1, unique(batches[0]))
-            rows.append(("Authenticate unique RS256, 1 in flight", rate, lat, rate / floor1))
-            rate, lat = await run_load(n, 32, unique(batches[1]))
-            rows.append(("Authenticate unique RS256, 32 in flight", rate, lat, rate / floor32))
-            rate, lat = await run_load(n, 32, lambda i: auth.Authenticate(auth_pb2.AuthenticateRequest(token=cached)))
-            rows.append(("Authenticate cached token, 32 in flight", rate, lat, rate / floor32))
+            # Each baseline and its cases alternate in slices (see run_interleaved): same background load for both.
+            one = await run_interleaved(n, 1, {"floor": lambda i: health.Check(empty), "unique": unique(batches[0])})
+            many = await run_interleaved(
+                n,
+                32,
+                {
+                    "floor": lambda i: health.Check(empty),
+                    "unique": unique(batches[1]),
+                    "cached": lambda i: auth.Authenticate(auth_pb2.AuthenticateRequest(token=cached)),
+                },
+            )
+            floor1, floor32 = one["floor"][0], many["floor"][0]
+            rows.append(("empty unary call (floor), 1 in flight", floor1, one["floor"][1], None))
+            rows.append(("empty unary call (floor), 32 in flight", floor32, many["floor"][1], None))
+            for label, (rate, lat), base in (
+                ("Authenticate unique RS256, 1 in flight", one["unique"], floor1),
+                ("Authenticate unique RS256, 32 in flight", many["unique"], floor32),
+                ("Authenticate cached token, 32 in flight", many["cached"], floor32),
+            ):
+                rows.append((label, rate, lat, rate / base))
 
             async def requests():  # type: ignore[no-untyped-def]
                 for i, t in enumerate(batches[2]):
                     yield auth_pb2.AuthenticateRequest(token=t, request_id=str(i))
 
+            half = n // 2
+            raw_before = raw_verify_rate(key, batches[3][:half])  # raw is measured on both sides of stream and batch
             started = time.perf_counter()
             count = 0
             async for result in auth.AuthenticateStream(requests()):
                 assert result.WhichOneof("result") == "principal"
                 count += 1
             stream_rate = count / (time.perf_counter() - started)
-        raw = raw_verify_rate(key, batches[3])
+
+            # AuthenticateBatch: 500 unique tokens per message, 2 messages in flight (one per core)
+            messages = [
+                auth_pb2.AuthenticateBatchRequest(
+                    requests=[auth_pb2.AuthenticateRequest(token=t) for t in batches[4][j : j + 500]]
+                )
+                for j in range(0, n, 500)
+            ]
+            pending = list(messages)
+
+            async def batch_worker() -> int:
+                done = 0
+                while pending:
+                    reply = await auth.AuthenticateBatch(pending.pop())
+                    done += sum(1 for r in reply.results if r.WhichOneof("result") == "principal")
+                return done
+
+            started = time.perf_counter()
+            verified = sum(await asyncio.gather(batch_worker(), batch_worker()))
+            batch_rate = verified / (time.perf_counter() - started)
+            assert verified == n, verified
+            raw = (raw_before + raw_verify_rate(key, batches[3][half:])) / 2
     finally:
         proc.stop()
         jwks.close()
@@ -99,8 +133,13 @@ async def main(n: int) -> None:
         print(f"{name:<44} {rate:>9.0f} {pct(lat, 0.5):>8.0f} {pct(lat, 0.99):>8.0f} {r:>12}")
     stream_name = "AuthenticateStream unique RS256, 1 stream"
     print(f"{stream_name:<44} {stream_rate:>9.0f} {'':>8} {'':>8} {stream_rate / raw:>6.2f}x raw")
+    batch_name = "AuthenticateBatch unique RS256, 500/message"
+    print(f"{batch_name:<44} {batch_rate:>9.0f} {'':>8} {'':>8} {batch_rate / raw:>6.2f}x raw")
     print(f"{'raw RS256 verify in-process (cryptography)':<44} {raw:>9.0f}")
-    print(f"\ntargets: unique >= 0.85x floor, cached >= 0.95x floor, stream >= 0.5x raw (n={n}, median of one run)")
+    print(
+        "\ntargets: unique >= 0.85x floor, cached >= 0.95x floor, stream and batch >= 0.5x raw "
+        f"(n={n}, median of one run)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Registering generated services so that undecodable requests get INVALID_ARGUMENT, not UNKNOWN.
+"""Registering generated services so that undecodable requests get INVALID_ARGUMENT, not UNKNOWN, and so that a
+handler may answer with bytes it serialised earlier.
 
 grpcio turns a request that fails to parse (e.g. a string field holding invalid UTF-8) into status UNKNOWN before
 any servicer code runs. Here every unary handler's deserializer is wrapped: a DecodeError becomes a marker that
@@ -47,6 +48,15 @@ def _guarded(behaviour: Callable[..., Any]) -> Callable[..., Any]:
     return handle
 
 
+def _passing_bytes(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """A handler may answer with the message already serialised (a cached Principal): those bytes go out as they are."""
+
+    def encode(message: Any) -> bytes:
+        return message if type(message) is bytes else serialize(message)
+
+    return encode
+
+
 class _Capture:
     """Stands in for the server while a generated add_*_to_server registers its handlers."""
 
@@ -66,6 +76,8 @@ def add_service(add_to_server: Callable[[Any, Any], None], servicer: Any, server
     add_to_server(servicer, capture)
     handlers = {}
     for name, handler in capture.handlers.items():
+        if handler.response_serializer is not None:
+            handler = handler._replace(response_serializer=_passing_bytes(handler.response_serializer))
         if not handler.request_streaming and not handler.response_streaming:
             handler = handler._replace(
                 request_deserializer=_safe_deserializer(handler.request_deserializer),

@@ -14,16 +14,29 @@ from typing import Any
 
 import rfc8785
 
+_PLAIN = (str, int, bool, type(None))
+
 
 def _fast_path_safe(value: Any) -> bool:
+    """No floats anywhere and no astral-plane key. Plain scalars are passed over by exact type (a record is mostly
+    strings), containers are walked; anything unusual — a float, a subclass — is judged by isinstance."""
     stack = [value]
     while stack:
         v = stack.pop()
-        if isinstance(v, dict):
+        if type(v) is dict:
             for k, item in v.items():
                 if not k.isascii() and any(ord(ch) > 0xFFFF for ch in k):
                     return False
-                stack.append(item)
+                if type(item) not in _PLAIN:
+                    stack.append(item)
+        elif type(v) is list:
+            for item in v:
+                if type(item) not in _PLAIN:
+                    stack.append(item)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+            if any(not k.isascii() and any(ord(ch) > 0xFFFF for ch in k) for k in v):
+                return False
         elif isinstance(v, list):
             stack.extend(v)
         elif isinstance(v, float):
@@ -31,7 +44,11 @@ def _fast_path_safe(value: Any) -> bool:
     return True
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time.
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def canonical_bytes(value: Any) -> bytes:
     if _fast_path_safe(value):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        return _ENCODE(value).encode()
     return rfc8785.dumps(value)

@@ -35,8 +35,8 @@ class JournalEntry:
 
 def encode_frame(entry: JournalEntry) -> bytes:
     chain = entry.chain_id.encode()
-    payload = (
-        _CHAIN_LEN.pack(len(chain)) + chain + _SEQ.pack(entry.seq) + bytes.fromhex(entry.record_hash) + entry.canonical
+    payload = b"".join(
+        (_CHAIN_LEN.pack(len(chain)), chain, _SEQ.pack(entry.seq), bytes.fromhex(entry.record_hash), entry.canonical)
     )
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 

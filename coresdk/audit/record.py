@@ -11,8 +11,9 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
+import time
 import unicodedata
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,8 @@ def clip(value: str, limit: int = 256) -> str:
 
 
 def _text(value: str, what: str) -> str:
+    if value.isascii():
+        return value  # ASCII is valid UTF-8 and already NFC
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -81,25 +84,31 @@ def _clean(value: Any, depth: int = 0) -> Any:
     raise InvalidArgument(INVALID, f"unsupported metadata value of type {type(value).__name__}")
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise InvalidArgument(INVALID, f"metadata repeats key {k!r}")
+        out[k] = v
+    return out
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidArgument(INVALID, f"metadata contains {name}")
+
+
+# Built once: json.loads with hooks builds a new decoder on every call.
+_DECODE = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant).decode
+_SIZE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def parse_metadata_json(text: str) -> dict[str, Any]:
     if not text:
         return {}
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
+    if len(text) * 4 > MAX_METADATA_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
         raise InvalidArgument(INVALID, f"metadata exceeds {MAX_METADATA_BYTES} bytes")
-
-    def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise InvalidArgument(INVALID, f"metadata repeats key {k!r}")
-            out[k] = v
-        return out
-
-    def refuse(name: str) -> Any:
-        raise InvalidArgument(INVALID, f"metadata contains {name}")
-
     try:
-        value = json.loads(text, object_pairs_hook=no_dupes, parse_constant=refuse)
+        value = _DECODE(text)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, InvalidArgument):
             raise
@@ -109,8 +118,35 @@ def parse_metadata_json(text: str) -> dict[str, Any]:
     return value
 
 
+def new_record_id() -> str:
+    """A random (version 4) UUID in its usual text form: the same 122 random bits uuid.uuid4() draws, formatted
+    directly (less than half the cost of building a UUID object per record)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_second_text: tuple[int, str] = (-1, "")
+
+
+def _now_text() -> str:
+    """The current UTC time in the record format; the date and time of day are formatted once per second."""
+    global _second_text
+    micros = time.time_ns() // 1000
+    second, fraction = divmod(micros, 1_000_000)
+    cached_second, text = _second_text
+    if second != cached_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_text = (second, text)
+    return f"{text}.{fraction:06d}Z"
+
+
 def utc_timestamp(when: dt.datetime | None = None) -> str:
-    moment = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    if when is None:
+        return _now_text()
+    moment = when.astimezone(dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -132,9 +168,9 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
         raise InvalidArgument(INVALID, "metadata must be a JSON object")
     body["metadata"] = _clean(metadata)
     # json.dumps (C) bounds the canonical size closely enough; the exact bytes are produced once, in seal().
-    if len(json.dumps(body["metadata"], ensure_ascii=False, separators=(",", ":"))) > MAX_METADATA_BYTES:
+    if len(_SIZE(body["metadata"])) > MAX_METADATA_BYTES:
         raise InvalidArgument(INVALID, f"metadata exceeds {MAX_METADATA_BYTES} bytes")
-    body["id"] = str(fields.get("id") or uuid.uuid4())
+    body["id"] = str(fields.get("id") or new_record_id())
     if len(body["id"]) > 128:
         raise InvalidArgument(INVALID, "id exceeds 128 characters")
     body["timestamp"] = str(fields.get("timestamp") or utc_timestamp())

@@ -13,16 +13,24 @@ from dataclasses import dataclass
 from coresdk.v1.common_pb2 import Principal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CachedPrincipal:
+    """A verified token's answer: the Principal, and the same Principal serialised once (what a gRPC face sends
+    back for every later hit without serialising it again)."""
+
     principal: Principal
     issuer: str
     thumbprint: str
     exp: float
+    wire: bytes
 
 
 def cache_key(token: str, audience: str) -> bytes:
     return hashlib.sha256(f"{audience}\x00{token}".encode()).digest()
+
+
+def entry(principal: Principal, issuer: str, thumbprint: str, exp: float) -> CachedPrincipal:
+    return CachedPrincipal(principal, issuer, thumbprint, exp, principal.SerializeToString())
 
 
 class VerifiedCache:

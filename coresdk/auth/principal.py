@@ -54,18 +54,22 @@ def _struct(obj: dict[str, Any]) -> Struct:
 
 
 def to_principal(claims: dict[str, Any]) -> Principal:
+    """The claims are converted once, here. The Struct is built by the protobuf runtime straight from the dict (about
+    half the cost of building Values one by one); the per-Value path stays for anything the runtime refuses."""
     scopes = _strings(claims.get("scope"), split=True) or _strings(claims.get("scp"), split=True)
-    struct = _struct(claims)
-    return Principal(
-        subject=str(claims["sub"]),
-        issuer=str(claims["iss"]),
-        audience=audience_list(claims),
-        scopes=scopes,
-        roles=_strings(claims.get("roles"), split=False),
-        tenant_id=_first_str(claims, "tenant_id", "tid"),
-        client_id=_first_str(claims, "client_id", "azp"),
-        token_id=_first_str(claims, "jti"),
-        issued_at=_timestamp(float(claims["iat"])),
-        expires_at=_timestamp(float(claims["exp"])),
-        claims=struct,
-    )
+    fields: dict[str, Any] = {
+        "subject": str(claims["sub"]),
+        "issuer": str(claims["iss"]),
+        "audience": audience_list(claims),
+        "scopes": scopes,
+        "roles": _strings(claims.get("roles"), split=False),
+        "tenant_id": _first_str(claims, "tenant_id", "tid"),
+        "client_id": _first_str(claims, "client_id", "azp"),
+        "token_id": _first_str(claims, "jti"),
+        "issued_at": _timestamp(float(claims["iat"])),
+        "expires_at": _timestamp(float(claims["exp"])),
+    }
+    try:
+        return Principal(**fields, claims=claims)
+    except (TypeError, ValueError, OverflowError):
+        return Principal(**fields, claims=_struct(claims))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from coresdk import reasons
-from coresdk.auth.cache import CachedPrincipal, VerifiedCache, cache_key
+from coresdk.auth.cache import CachedPrincipal, VerifiedCache, cache_key, entry
 from coresdk.auth.claims import check_claims
 from coresdk.auth.jwks import JwksSource
 from coresdk.auth.principal import to_principal
@@ -50,6 +50,7 @@ class TokenValidator:
         self._revocations = revocations
         self._hits = metrics.cache.labels("hit")
         self._misses = metrics.cache.labels("miss")
+        self._cache_size = metrics.cache_size
         for trusted in self._issuers.values():
             trusted.source.on_change(self._on_keys_changed)
 
@@ -58,6 +59,10 @@ class TokenValidator:
         self._metrics.cache_size.set(len(self._cache))
 
     async def authenticate(self, token: str, audience: str = "") -> Principal:
+        return (await self.verify(token, audience)).principal
+
+    async def verify(self, token: str, audience: str = "") -> CachedPrincipal:
+        """The verified answer for a token, with its Principal already serialised; raises CoreSDKError otherwise."""
         if len(token) > self._policy.max_token_bytes:
             raise InvalidArgument(reasons.TOKEN_TOO_LARGE, f"token exceeds {self._policy.max_token_bytes} bytes")
         if len(audience) > 1024:
@@ -71,7 +76,7 @@ class TokenValidator:
             if self._revocations is not None:
                 self._revocations.check(hit.principal.token_id)
             self._hits.inc()
-            return hit.principal
+            return hit
         self._misses.inc()
 
         jws = parse_compact(token, self._policy.max_token_bytes)
@@ -94,10 +99,10 @@ class TokenValidator:
         if self._revocations is not None:
             jti = claims.get("jti")
             self._revocations.check(jti if isinstance(jti, str) else "")
-        principal = to_principal(claims)
-        self._cache.put(key, CachedPrincipal(principal, trusted.config.issuer, verification_key.thumbprint, exp))
-        self._metrics.cache_size.set(len(self._cache))
-        return principal
+        verified = entry(to_principal(claims), trusted.config.issuer, verification_key.thumbprint, exp)
+        self._cache.put(key, verified)
+        self._cache_size.set(len(self._cache))
+        return verified
 
     async def _key_for(self, trusted: TrustedIssuer, jws: CompactJWS) -> VerificationKey:
         keyset = trusted.source.current()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from coresdk.v1 import common_pb2 as coresdk_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63oresdk/v1/auth.proto\x12\ncoresdk.v1\x1a\x17\x63oresdk/v1/common.proto\"J\n\x13\x41uthenticateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x82\x01\n\x12\x41uthenticateResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\tprincipal\x18\x02 \x01(\x0b\x32\x15.coresdk.v1.PrincipalH\x00\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x11.coresdk.v1.ErrorH\x00\x42\x08\n\x06result2\xb0\x01\n\x0b\x41uthService\x12\x46\n\x0c\x41uthenticate\x12\x1f.coresdk.v1.AuthenticateRequest\x1a\x15.coresdk.v1.Principal\x12Y\n\x12\x41uthenticateStream\x12\x1f.coresdk.v1.AuthenticateRequest\x1a\x1e.coresdk.v1.AuthenticateResult(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63oresdk/v1/auth.proto\x12\ncoresdk.v1\x1a\x17\x63oresdk/v1/common.proto\"J\n\x13\x41uthenticateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x82\x01\n\x12\x41uthenticateResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\tprincipal\x18\x02 \x01(\x0b\x32\x15.coresdk.v1.PrincipalH\x00\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x11.coresdk.v1.ErrorH\x00\x42\x08\n\x06result\"M\n\x18\x41uthenticateBatchRequest\x12\x31\n\x08requests\x18\x01 \x03(\x0b\x32\x1f.coresdk.v1.AuthenticateRequest\"L\n\x19\x41uthenticateBatchResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.coresdk.v1.AuthenticateResult2\x92\x02\n\x0b\x41uthService\x12\x46\n\x0c\x41uthenticate\x12\x1f.coresdk.v1.AuthenticateRequest\x1a\x15.coresdk.v1.Principal\x12Y\n\x12\x41uthenticateStream\x12\x1f.coresdk.v1.AuthenticateRequest\x1a\x1e.coresdk.v1.AuthenticateResult(\x01\x30\x01\x12`\n\x11\x41uthenticateBatch\x12$.coresdk.v1.AuthenticateBatchRequest\x1a%.coresdk.v1.AuthenticateBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHENTICATEREQUEST']._serialized_end=136
   _globals['_AUTHENTICATERESULT']._serialized_start=139
   _globals['_AUTHENTICATERESULT']._serialized_end=269
-  _globals['_AUTHSERVICE']._serialized_start=272
-  _globals['_AUTHSERVICE']._serialized_end=448
+  _globals['_AUTHENTICATEBATCHREQUEST']._serialized_start=271
+  _globals['_AUTHENTICATEBATCHREQUEST']._serialized_end=348
+  _globals['_AUTHENTICATEBATCHRESPONSE']._serialized_start=350
+  _globals['_AUTHENTICATEBATCHRESPONSE']._serialized_end=426
+  _globals['_AUTHSERVICE']._serialized_start=429
+  _globals['_AUTHSERVICE']._serialized_end=703
 # @@protoc_insertion_point(module_scope)

@@ -1,7 +1,8 @@
 from coresdk.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -25,3 +26,15 @@ class AuthenticateResult(_message.Message):
     principal: _common_pb2.Principal
     error: _common_pb2.Error
     def __init__(self, request_id: _Optional[str] = ..., principal: _Optional[_Union[_common_pb2.Principal, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ...) -> None: ...
+
+class AuthenticateBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[AuthenticateRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[AuthenticateRequest, _Mapping]]] = ...) -> None: ...
+
+class AuthenticateBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[AuthenticateResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[AuthenticateResult, _Mapping]]] = ...) -> None: ...

@@ -47,6 +47,11 @@ class AuthServiceStub:
                 request_serializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateRequest.SerializeToString,
                 response_deserializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateResult.FromString,
                 _registered_method=True)
+        self.AuthenticateBatch = channel.unary_unary(
+                '/coresdk.v1.AuthService/AuthenticateBatch',
+                request_serializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateBatchRequest.SerializeToString,
+                response_deserializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateBatchResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -67,6 +72,15 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthenticateBatch(self, request, context):
+        """For high-volume callers: many tokens in one message (1 to 1000), one result per token in the order of the
+        requests (request_id echoed). A refused token is an Error in its result; the call itself fails only when the
+        batch is empty or too large (INVALID_ARGUMENT, reason INVALID_BATCH_SIZE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +93,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.AuthenticateStream,
                     request_deserializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateRequest.FromString,
                     response_serializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateResult.SerializeToString,
+            ),
+            'AuthenticateBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthenticateBatch,
+                    request_deserializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateBatchRequest.FromString,
+                    response_serializer=coresdk_dot_v1_dot_auth__pb2.AuthenticateBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +156,33 @@ class AuthService:
             '/coresdk.v1.AuthService/AuthenticateStream',
             coresdk_dot_v1_dot_auth__pb2.AuthenticateRequest.SerializeToString,
             coresdk_dot_v1_dot_auth__pb2.AuthenticateResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthenticateBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coresdk.v1.AuthService/AuthenticateBatch',
+            coresdk_dot_v1_dot_auth__pb2.AuthenticateBatchRequest.SerializeToString,
+            coresdk_dot_v1_dot_auth__pb2.AuthenticateBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
