@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from coresdk import reasons
 from coresdk.auth.validator import TokenValidator
 from coresdk.errors import CoreSDKError, InvalidArgument
 from coresdk.metrics import EngineMetrics
@@ -23,7 +24,7 @@ from sidecar.grpc_errors import abort
 
 log = logging.getLogger("coresdk.sidecar.auth")
 MAX_BATCH = 1000
-INVALID_BATCH_SIZE = "INVALID_BATCH_SIZE"
+INVALID_BATCH_SIZE = reasons.INVALID_BATCH_SIZE
 _READ_AHEAD = 64
 
 # Protobuf tags of the length-delimited fields we frame by hand (field number << 3 | wire type 2).
