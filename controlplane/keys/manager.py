@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from controlplane.keys.signing import SigningKey, load_signing_key
 from controlplane.secrets import ServerKeys
-from controlplane.store.db import StoreUnavailable
 from controlplane.store.signing_keys import KEYS_CHANNEL
 from controlplane.store.store import Store
 from coresdk.config.controlplane import JWKS_MAX_AGE, MAX_ACCESS_TTL
@@ -74,7 +73,7 @@ class KeyManager:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     async def _follow(self) -> None:
@@ -87,8 +86,8 @@ class KeyManager:
             self._changed.clear()
             try:
                 await self.reload()
-            except (StoreUnavailable, OSError) as exc:  # keep the keys we have; try again next round
-                log.warning("signing keys not re-read: %s", exc)
+            except Exception as exc:  # keep the keys we have, try again next round: never stop following
+                log.warning("signing keys not re-read: %s: %s", type(exc).__name__, exc)
                 listening = False
 
     async def reload(self) -> None:
@@ -143,9 +142,7 @@ class KeyManager:
     def public_keys(self, now: float) -> list[SigningKey]:
         """Keys still to sign, the signing key, and retired keys whose tokens may still be alive."""
         return [
-            k.key
-            for k in self._keys.values()
-            if k.retired_at is None or now - k.retired_at < RETIRED_KEY_PUBLISHED_FOR
+            k.key for k in self._keys.values() if k.retired_at is None or now - k.retired_at < RETIRED_KEY_PUBLISHED_FOR
         ]
 
     def describe(self, now: float | None = None) -> list[dict[str, Any]]:

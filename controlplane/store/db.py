@@ -9,6 +9,7 @@ UPDATE ... RETURNING (compare-and-set).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -183,7 +184,8 @@ class PostgresDatabase:
     async def listen(self, channel: str, callback: Callable[[str], None]) -> bool:
         """LISTEN on a session of its own (replacing a previous one); False when it cannot be set up now."""
         if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
+            with contextlib.suppress(Exception):  # a session broken by a database restart is replaced anyway
+                await self._listener.close()
         try:
             conn = await self.session()
             await conn.add_listener(channel, lambda _c, _pid, _ch, payload: callback(payload))
@@ -208,7 +210,8 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
+            with contextlib.suppress(Exception):
+                await self._listener.close()
         await self._pool.close()
 
 

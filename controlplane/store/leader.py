@@ -16,8 +16,6 @@ import os
 import socket
 from typing import Any
 
-import asyncpg
-
 from controlplane.store.db import Database, PostgresDatabase, StoreUnavailable
 
 LEADER_LOCK = "coresdk-controlplane-leader"
@@ -44,7 +42,9 @@ class Leadership:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # whatever the lock connection was doing when we stopped (even a broken protocol state after a database
+            # restart), stopping must not fail: the lock dies with its session
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._step_down()
 
@@ -60,8 +60,8 @@ class Leadership:
             return False
         try:
             await self._conn.fetchval("SELECT 1", timeout=2)
-        except (TimeoutError, OSError, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError):
-            log.warning("leader %s lost its lock connection: stepping down", self.identity)
+        except Exception as exc:  # any doubt about the lock's session (timeout, restart, protocol state): step down
+            log.warning("leader %s lost its lock connection (%s): stepping down", self.identity, type(exc).__name__)
             await self._step_down()
             return False
         return True
@@ -88,7 +88,7 @@ class Leadership:
             if got:
                 name = f"coresdk-leader {self.identity}"
                 await conn.execute("SELECT set_config('application_name', $1, false)", name, timeout=2)
-        except (TimeoutError, OSError, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError):
+        except Exception:  # no lock this round; a fresh session next time
             self._candidate = None
             with contextlib.suppress(Exception):
                 await conn.close()
@@ -121,4 +121,3 @@ async def current_leader(db: Database, name: str = LEADER_LOCK) -> str | None:
     if row is None:
         return None
     return str(row["application_name"]).removeprefix("coresdk-leader ")
-

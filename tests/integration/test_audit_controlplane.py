@@ -437,9 +437,16 @@ def test_postgresql_restart_loses_nothing(postgres: Any, jwks: Any, tmp_path: Pa
         # the token endpoint recovered too (the pool dropped its dead connections)
         app = cp.create_app(name="after-restart", scopes=["a:read"], grant_types=["client_credentials"])
         assert cp.client_token(app)
+        # and the background work: the replica leads again (its lock session died with the old server)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not cp.admin("GET", "/api/v1/replica").json()["leading"]:
+            time.sleep(0.3)
+        assert cp.admin("GET", "/api/v1/replica").json()["leading"] is True
+        time.sleep(1.5)  # let the leader confirm its new lock at least once before it is stopped
     finally:
         sidecar.stop()
-        cp.stop()
+        code = cp.stop()
+    assert code == 0, cp.output()  # stopping after a database restart is a clean stop, not a crash
 
 
 def test_retention_prunes_a_sealed_prefix_and_what_remains_verifies(cpa: ControlPlaneProcess) -> None:
