@@ -98,9 +98,9 @@ def load_routes(path: Path, plaintext: frozenset[str] = frozenset()) -> tuple[Ro
         if upstream_override is not None:
             if not isinstance(upstream_override, str):
                 raise ConfigError(var, f"routes[{i}].upstream must be a URL")
-            upstream_override = validate_fetch_url(
-                upstream_override, f"{var} routes[{i}].upstream", plaintext
-            ).rstrip("/")
+            upstream_override = validate_fetch_url(upstream_override, f"{var} routes[{i}].upstream", plaintext).rstrip(
+                "/"
+            )
         method, rpath, perm = e["method"], e["path"], e["permission"]
         if method not in _METHODS:
             raise ConfigError(var, f"routes[{i}].method {method!r} is not an HTTP method")

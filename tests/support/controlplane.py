@@ -185,7 +185,9 @@ class ReplicaSet:
         data_dir.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         key_path.write_bytes(
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
         )
         for i in range(replicas):
             env = {"CORESDK_ISSUER": self.balancer.url, "CORESDK_SIGNING_KEY_PATH": str(key_path), **extra_env}

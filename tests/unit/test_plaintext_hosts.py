@@ -35,9 +35,7 @@ def test_a_named_host_does_not_admit_its_subdomains_or_parents(host: str) -> Non
             env.fetch_url(f"http://{other}/", "CORESDK_CP_URL")
 
 
-@pytest.mark.parametrize(
-    "value", ["*.svc", "http://cp", "cp:8080", "10.0.0.0/8", "cp/x", "cp .svc", "-cp", "cp_1"]
-)
+@pytest.mark.parametrize("value", ["*.svc", "http://cp", "cp:8080", "10.0.0.0/8", "cp/x", "cp .svc", "-cp", "cp_1"])
 def test_patterns_ports_schemes_and_ranges_are_refused_naming_the_variable(value: str) -> None:
     with pytest.raises(ConfigError, match="CORESDK_PLAINTEXT_HOSTS"):
         Env({"CORESDK_PLAINTEXT_HOSTS": value}).host_list("CORESDK_PLAINTEXT_HOSTS")

@@ -26,7 +26,13 @@ from coresdk.integrations.http import PublicPaths, answer, bearer_token, only_on
 ROOT = Path(__file__).resolve().parents[2]
 # What the developer guide tells a backend to answer, by gRPC status; two reasons are answered as what they mean
 # to the HTTP client (an oversized token is a bad token, a token without a tenant may not act anywhere).
-DOC_STATUS = {"UNAUTHENTICATED": 401, "INVALID_ARGUMENT": 400, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "UNAVAILABLE": 503}
+DOC_STATUS = {
+    "UNAUTHENTICATED": 401,
+    "INVALID_ARGUMENT": 400,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "UNAVAILABLE": 503,
+}
 REFILED = {"TOKEN_TOO_LARGE": 401, "TENANT_REQUIRED": 403}
 
 
@@ -53,7 +59,9 @@ def test_every_documented_reason_maps_to_its_http_status(code: str, reason: str)
         assert a.headers["Retry-After"] == "5"
 
 
-@pytest.mark.parametrize("reason", ["SCOPE_MISSING", "ROLE_INSUFFICIENT", "TENANT_MISMATCH", "NOT_OWNER", "MFA_REQUIRED", "POLICY_ERROR", ""])
+@pytest.mark.parametrize(
+    "reason", ["SCOPE_MISSING", "ROLE_INSUFFICIENT", "TENANT_MISMATCH", "NOT_OWNER", "MFA_REQUIRED", "POLICY_ERROR", ""]
+)
 def test_every_denial_is_403(reason: str) -> None:
     err = denial(reason, "orders:delete")
     assert isinstance(err, Forbidden) and err.http_status == 403
