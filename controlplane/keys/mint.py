@@ -1,4 +1,4 @@
-"""Access-token minting per RFC 9068 (typ at+jwt, RS256), shared by the token endpoint and the dev CLI."""
+"""Access-token minting per RFC 9068 (typ at+jwt) with the key's own algorithm; token endpoint and dev CLI."""
 
 from __future__ import annotations
 
@@ -40,4 +40,4 @@ def mint_access_token(
         claims["tenant_id"] = tenant_id
     if roles:
         claims["roles"] = list(roles)
-    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "at+jwt"})
+    return jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"})
