@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from controlplane.store.db import Tx
+from controlplane.store.db import Database, Tx
 from controlplane.store.models import ClientSecret, OAuthApp, dump_list
 
 
@@ -95,3 +95,45 @@ class SqlAppStore:
             app_id,
             at,
         )
+
+
+_CLIENT_WITH_SECRETS = (
+    "SELECT a.*, s.id AS secret_id, s.secret_hash, s.created_at AS secret_created_at, "
+    "s.expires_at AS secret_expires_at FROM oauth_apps a LEFT JOIN client_secrets s ON s.app_id = a.id "
+    "WHERE a.client_id = $1 ORDER BY s.created_at"
+)
+
+
+class ClientLookup(Protocol):
+    async def client_with_secrets(self, client_id: str) -> tuple[OAuthApp, list[ClientSecret]] | None: ...
+
+
+class SqlClientLookup:
+    """The token endpoint's client lookup: the app and its secrets in one statement outside any write transaction.
+
+    It runs on every token, revocation and introspection request. As one read on its own it costs one round trip
+    (PostgreSQL) or one hop to SQLite's reader, and never waits behind a commit; it still sees every committed
+    change (a deleted app, a rotated-out secret) from the moment it is committed, as a transaction would.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def client_with_secrets(self, client_id: str) -> tuple[OAuthApp, list[ClientSecret]] | None:
+        rows = await self._db.read(_CLIENT_WITH_SECRETS, client_id)
+        if not rows:
+            return None
+        secrets = [
+            ClientSecret.from_row(
+                {
+                    "id": r["secret_id"],
+                    "app_id": r["id"],
+                    "secret_hash": r["secret_hash"],
+                    "created_at": r["secret_created_at"],
+                    "expires_at": r["secret_expires_at"],
+                }
+            )
+            for r in rows
+            if r["secret_id"] is not None
+        ]
+        return OAuthApp.from_row(rows[0]), secrets

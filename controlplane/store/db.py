@@ -34,6 +34,7 @@ class Tx(Protocol):
     single_writer: bool
 
     async def execute(self, sql: str, *args: Any) -> int: ...
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
     async def serialize(self, name: str) -> None: ...
@@ -43,6 +44,7 @@ class Database(Protocol):
     dialect: str
 
     def transaction(self) -> Any: ...
+    async def read(self, sql: str, *args: Any) -> list[Row]: ...
     async def listen(self, channel: str, callback: Callable[[str], None]) -> bool: ...
     async def close(self) -> None: ...
 
@@ -57,6 +59,10 @@ class _SqliteTx:
     async def execute(self, sql: str, *args: Any) -> int:
         cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
         return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows in one call to the database thread (a group commit's batch pays one hop, not one per row)."""
+        await self._conn.executemany(_PLACEHOLDER.sub("?", sql), rows)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
@@ -76,8 +82,9 @@ class _SqliteTx:
 class SqliteDatabase:
     dialect = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, reader: aiosqlite.Connection | None = None) -> None:
         self._conn = conn
+        self._reader = reader
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -90,7 +97,22 @@ class SqliteDatabase:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         path.chmod(0o600)
-        return cls(conn)
+        # A second connection for single-statement reads: in WAL mode a reader sees the last commit and neither
+        # waits for nor blocks the writer, so a token request's client lookup does not queue behind a commit's fsync.
+        reader = await aiosqlite.connect(str(path), isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        await reader.execute("PRAGMA query_only=ON")
+        await reader.execute("PRAGMA busy_timeout=5000")
+        return cls(conn, reader)
+
+    async def read(self, sql: str, *args: Any) -> list[Row]:
+        """One read-only statement on its own (its own snapshot of the last commit), one hop to the reader thread."""
+        conn = self._reader or self._conn
+        try:
+            rows = await conn.execute_fetchall(_PLACEHOLDER.sub("?", sql), args)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [dict(r) for r in rows]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -111,6 +133,8 @@ class SqliteDatabase:
         return True  # one process owns an SQLite file: nobody else changes it
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._conn.close()
 
 
@@ -125,6 +149,10 @@ class _PostgresTx:
         status = await self._conn.execute(sql, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows in one pipelined exchange with the server."""
+        await self._conn.executemany(sql, rows)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         row = await self._conn.fetchrow(sql, *args)
@@ -171,6 +199,15 @@ class PostgresDatabase:
         except _CONNECTION_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         return dict(row) if row is not None else None
+
+    async def read(self, sql: str, *args: Any) -> list[Row]:
+        """One read-only statement on its own (autocommit): one round trip."""
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(sql, *args)
+        except _CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [dict(r) for r in rows]
 
     async def session(self) -> asyncpg.Connection:
         """A connection of its own, outside the pool, for state that lives as long as the session: a LISTEN, or

@@ -16,9 +16,9 @@ Item = TypeVar("Item")
 
 
 class GroupCommit(Generic[Item]):
-    """Writes items with write(tx, item); a failed batch fails every waiter in it, none is acknowledged."""
+    """Writes each batch with write(tx, items); a failed batch fails every waiter in it, none is acknowledged."""
 
-    def __init__(self, db: Database, write: Callable[[Tx, Item], Awaitable[None]]) -> None:
+    def __init__(self, db: Database, write: Callable[[Tx, list[Item]], Awaitable[None]]) -> None:
         self._db = db
         self._write = write
         self._pending: list[tuple[Item, asyncio.Future[None]]] = []
@@ -36,8 +36,7 @@ class GroupCommit(Generic[Item]):
             batch, self._pending = self._pending, []
             try:
                 async with self._db.transaction() as tx:
-                    for item, _ in batch:
-                        await self._write(tx, item)
+                    await self._write(tx, [item for item, _ in batch])
             except Exception as exc:  # every waiter learns the batch failed; nothing was acknowledged
                 for _, future in batch:
                     if not future.done():
