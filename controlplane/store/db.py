@@ -175,6 +175,16 @@ _CONNECTION_ERRORS = (
 )
 
 
+async def _keep_session_state(_conn: asyncpg.Connection) -> None:
+    """The pool's reset between uses: nothing beyond asyncpg's own (which rolls back an open transaction).
+
+    asyncpg's default resets every released connection with a query (unlock advisory locks, close cursors,
+    UNLISTEN, RESET ALL): one more round trip for every statement the token endpoint runs. Pool connections never
+    carry such state here: advisory locks are transaction-scoped, LISTEN and the leader's session lock live on
+    connections of their own (PostgresDatabase.session), and nothing SETs a session variable.
+    """
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
@@ -186,7 +196,9 @@ class PostgresDatabase:
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=10, command_timeout=10)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=10, command_timeout=10, reset=_keep_session_state
+            )
         except (OSError, asyncpg.exceptions.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(pool, url)

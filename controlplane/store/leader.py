@@ -44,7 +44,9 @@ class Leadership:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # a check cancelled mid-query can surface as asyncpg's InternalClientError instead of CancelledError
+            # (the reply arrives for a state the protocol already left); either way the campaign has ended
+            with contextlib.suppress(asyncio.CancelledError, asyncpg.exceptions.InternalClientError):
                 await self._task
         await self._step_down()
 
