@@ -141,9 +141,7 @@ class KeyManager:
     def public_keys(self, now: float) -> list[SigningKey]:
         """Keys still to sign, the signing key, and retired keys whose tokens may still be alive."""
         return [
-            k.key
-            for k in self._keys.values()
-            if k.retired_at is None or now - k.retired_at < RETIRED_KEY_PUBLISHED_FOR
+            k.key for k in self._keys.values() if k.retired_at is None or now - k.retired_at < RETIRED_KEY_PUBLISHED_FOR
         ]
 
     def describe(self, now: float | None = None) -> list[dict[str, Any]]:

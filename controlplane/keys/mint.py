@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Sequence
-
-import jwt
 
 from controlplane.keys.signing import SigningKey
 
@@ -40,4 +39,4 @@ def mint_access_token(
         claims["tenant_id"] = tenant_id
     if roles:
         claims["roles"] = list(roles)
-    return jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"})
+    return key.sign_jws(json.dumps(claims, separators=(",", ":")).encode())

@@ -12,13 +12,17 @@ kid always names exactly one key.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from coresdk.config.controlplane import SIGNING_ALGS
 from coresdk.errors import ConfigError
@@ -33,6 +37,10 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 class KeyAlgMismatch(ValueError):
     """A private key that cannot sign with the algorithm asked for (an EC key for PS256, a P-384 key for ES256)."""
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def _int_b64(n: int, length: int | None = None) -> str:
@@ -78,6 +86,26 @@ class SigningKey:
         if alg == "ES256":
             return cls.from_private_key(ec.generate_private_key(ec.SECP256R1()), alg)
         return cls.from_private_key(rsa.generate_private_key(public_exponent=65537, key_size=ROTATED_RSA_BITS), alg)
+
+    @cached_property
+    def jws_header(self) -> bytes:
+        """The encoded protected header of every token this key signs (RFC 9068 typ), made once per key."""
+        header = json.dumps({"alg": self.alg, "kid": self.kid, "typ": "at+jwt"}, separators=(",", ":"), sort_keys=True)
+        return _b64(header.encode())
+
+    def sign_jws(self, payload: bytes) -> str:
+        """A compact JWS over `payload` (the claims' JSON), as PyJWT would make it, without its per-call work
+        (header building and validation, algorithm lookup, key preparation): only the signature is left."""
+        signing_input = self.jws_header + b"." + _b64(payload)
+        key = self.private_key
+        if isinstance(key, ec.EllipticCurvePrivateKey):  # ES256: JWS wants r || s, 32 bytes each (RFC 7518 §3.4)
+            r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        elif self.alg == "PS256":  # RFC 7518 §3.5: MGF1 with SHA-256, salt as long as the hash
+            signature = key.sign(signing_input, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+        else:
+            signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
 
     def pem(self) -> bytes:
         return self.private_key.private_bytes(

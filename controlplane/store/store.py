@@ -73,6 +73,9 @@ class IssuedAccess:
     grant_type: str
 
 
+ISSUED_GENERATED = frozenset({"grant_type", "jti"})  # a grant type from GRANT_TYPES, a jti the issuer drew
+
+
 async def _write_issued(tx: Tx, batch: list[IssuedAccess]) -> None:
     """A batch of issuances: the access rows, then their "issued" events, each kind as one statement batch."""
     await insert_access_many(tx, [item.access for item in batch])
@@ -84,6 +87,7 @@ async def _write_issued(tx: Tx, batch: list[IssuedAccess]) -> None:
             subject=item.access.subject,
             ip=item.ip,
             detail={"grant_type": item.grant_type, "jti": item.access.jti},
+            generated=ISSUED_GENERATED,
         )
         for item in batch
     ]

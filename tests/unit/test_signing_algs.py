@@ -5,6 +5,7 @@ is tests/integration/test_signing_algs.py."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -128,3 +129,25 @@ async def test_switching_the_algorithm_keeps_every_stored_key_as_it_was(tmp_path
     later = now + RETIRED_KEY_PUBLISHED_FOR + 1
     assert {k.kid for k in again.public_keys(later)} == {ids["ES256"]}
     await services.store.db.close()
+
+
+CLAIMS = {"iss": "https://cp.test", "sub": "s", "aud": "coresdk", "jti": "j", "iat": 1, "exp": 2**31}
+
+
+@pytest.mark.parametrize("alg", SIGNING_ALGS)
+def test_the_lean_signer_makes_the_token_pyjwt_makes(alg: str) -> None:
+    """The token endpoint signs without PyJWT's per-call work; the bytes must still be PyJWT's: the same header
+    and payload segments always, the whole token for RS256 (PKCS#1 v1.5 is deterministic), and a signature
+    PyJWT accepts for the randomised PS256 and ES256."""
+    key = SigningKey.from_private_key(RSA_2048 if alg != "ES256" else P256, alg)
+    ours = key.sign_jws(json.dumps(CLAIMS, separators=(",", ":")).encode())
+    theirs = jwt.encode(CLAIMS, key.private_key, algorithm=alg, headers={"kid": key.kid, "typ": "at+jwt"})
+    assert ours.split(".")[:2] == theirs.split(".")[:2]
+    if alg == "RS256":
+        assert ours == theirs
+    public = key.private_key.public_key()
+    assert jwt.decode(ours, public, algorithms=[alg], audience="coresdk")["sub"] == "s"
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(
+            ours[:-4] + ("AAAA" if not ours.endswith("AAAA") else "BBBB"), public, algorithms=[alg], audience="coresdk"
+        )
