@@ -214,6 +214,10 @@ class PostgresDatabase:
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
         """One read-only statement on its own (autocommit): one round trip."""
+        return await self.statement(sql, *args)
+
+    async def statement(self, sql: str, *args: Any) -> list[Row]:
+        """One statement on its own (autocommit), its rows: one round trip, where a transaction() takes three."""
         try:
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(sql, *args)

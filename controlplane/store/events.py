@@ -45,8 +45,7 @@ class Event:
         return {
             "actor": "admin" if self.admin else self.client_id or "controlplane",
             "action": f"admin.{self.type}" if self.admin else f"token.{self.type}",
-            "resource": self.resource
-            or (f"family/{self.family_id}" if self.family_id else f"client/{self.client_id}"),
+            "resource": self.resource or (f"family/{self.family_id}" if self.family_id else f"client/{self.client_id}"),
             "outcome": "alert" if self.type in ALERT_EVENTS else "success",
             "ip": self.ip,
             "reason": str(self.detail.get("reason", "")),

@@ -123,4 +123,3 @@ async def current_leader(db: Database, name: str = LEADER_LOCK) -> str | None:
     if row is None:
         return None
     return str(row["application_name"]).removeprefix("coresdk-leader ")
-

@@ -27,9 +27,7 @@ class SqlSigningKeyStore:
     async def signing_keys(self) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._tx.fetch("SELECT * FROM signing_keys ORDER BY created_at")]
 
-    async def add_signing_key(
-        self, kid: str, alg: str, private_key_enc: str, now: float, activates_at: float
-    ) -> bool:
+    async def add_signing_key(self, kid: str, alg: str, private_key_enc: str, now: float, activates_at: float) -> bool:
         """Add a key that signs `alg` tokens from `activates_at`; the keys still to sign then are retired at that moment.
         False (and no change) when the kid is already stored: replicas starting together import one key once."""
         await self._tx.serialize("coresdk-signing-keys")
