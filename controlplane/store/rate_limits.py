@@ -10,11 +10,11 @@ could not count it.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Protocol
 
 from controlplane.store.db import Database, PostgresDatabase
+from controlplane.store.group_commit import Batcher
 from coresdk.ratelimit import RateLimiter
 
 
@@ -77,34 +77,15 @@ class PostgresRateBuckets:
     def __init__(self, db: PostgresDatabase, longest_refill_seconds: float) -> None:
         self._db = db
         self._longest_refill = longest_refill_seconds
-        self._pending: list[tuple[str, float, int, asyncio.Future[int | None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._takes: Batcher[tuple[str, float, int], int | None] = Batcher(self._decide)
 
     async def take(self, bucket: str, rate_per_second: float, burst: int) -> int | None:
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._pending.append((bucket, rate_per_second, burst, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return await self._takes.submit((bucket, rate_per_second, burst))
 
-    async def _flush(self) -> None:
-        """Decide every take that arrived while the previous statement was out, in one statement."""
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                answers = await self._decide(batch)
-            except Exception as exc:  # every waiter learns the store could not decide (503), none passes
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (*_, future), answer in zip(batch, answers, strict=True):
-                if not future.done():
-                    future.set_result(answer)
-
-    async def _decide(self, batch: list[tuple[str, float, int, asyncio.Future[int | None]]]) -> list[int | None]:
+    async def _decide(self, batch: list[tuple[str, float, int]]) -> list[int | None]:
+        """The takes that arrived while the previous statement was out, decided in one statement."""
         asked: dict[str, list[float]] = {}  # bucket -> [burst, rate, takes]
-        for bucket, rate, burst, _ in batch:
+        for bucket, rate, burst in batch:
             entry = asked.setdefault(bucket, [float(burst), float(rate), 0.0])
             entry[2] += 1
         buckets = list(asked)
@@ -118,7 +99,7 @@ class PostgresRateBuckets:
         granted = {str(r["bucket"]): int(r["allowed"]) for r in rows}
         level = {str(r["bucket"]): float(r["tokens"]) for r in rows}
         answers: list[int | None] = []
-        for bucket, rate, _burst, _ in batch:
+        for bucket, rate, _burst in batch:
             if granted[bucket] > 0:
                 granted[bucket] -= 1
                 answers.append(None)
