@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.store.db import Database, Tx
+from controlplane.store.db import Database, Tx, insert_rows
 from coresdk.audit.chain import StoredRecord
 from coresdk.audit.checkpoint import CheckpointError
 from coresdk.audit.record import GENESIS_HASH, seal, validate_fields
@@ -46,7 +46,7 @@ async def _head(tx: Tx, chain_id: str) -> tuple[int, str]:
 
 _INSERT = (
     "INSERT INTO audit_records (chain_id, seq, record_id, ts, actor, action, resource, outcome, tenant_id, "
-    "canonical, record_hash, previous_hash, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    "canonical, record_hash, previous_hash, received_at)"
 )
 
 
@@ -71,7 +71,7 @@ def _row(
 
 
 async def _insert(tx: Tx, chain_id: str, seq: int, canonical: str, record_hash: str, body: dict[str, Any]) -> None:
-    await tx.execute(_INSERT, *_row(chain_id, seq, canonical, record_hash, body, time.time()))
+    await insert_rows(tx, _INSERT, [_row(chain_id, seq, canonical, record_hash, body, time.time())])
 
 
 async def append_own(tx: Tx, fields: dict[str, Any]) -> None:
@@ -82,8 +82,8 @@ async def append_own(tx: Tx, fields: dict[str, Any]) -> None:
 async def append_own_many(tx: Tx, records: list[dict[str, Any]]) -> None:
     """Chain several of the control plane's own events, in order, inside the caller's transaction.
 
-    The chain head is read once and the rows written in one statement batch: a group commit of many token
-    issuances pays for one head lookup and one round trip, not one each. Each record is sealed exactly as
+    The chain head is read once and the rows written in one statement: a group commit of many token
+    issuances pays for one head lookup and one statement, not one each. Each record is sealed exactly as
     append_own seals one (masked, validated, canonical bytes hashed once); the body stored beside the canonical
     bytes is the one that was sealed, not a re-parse of them.
     """
@@ -104,7 +104,7 @@ async def append_own_many(tx: Tx, records: list[dict[str, Any]]) -> None:
             )
         )
         previous = sealed.record_hash
-    await tx.executemany(_INSERT, rows)
+    await insert_rows(tx, _INSERT, rows)
 
 
 class AuditStore:

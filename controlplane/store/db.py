@@ -34,7 +34,6 @@ class Tx(Protocol):
     single_writer: bool
 
     async def execute(self, sql: str, *args: Any) -> int: ...
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
     async def serialize(self, name: str) -> None: ...
@@ -59,10 +58,6 @@ class _SqliteTx:
     async def execute(self, sql: str, *args: Any) -> int:
         cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
         return cursor.rowcount
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Many rows in one call to the database thread (a group commit's batch pays one hop, not one per row)."""
-        await self._conn.executemany(_PLACEHOLDER.sub("?", sql), rows)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
@@ -149,10 +144,6 @@ class _PostgresTx:
         status = await self._conn.execute(sql, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Many rows in one pipelined exchange with the server."""
-        await self._conn.executemany(sql, rows)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         row = await self._conn.fetchrow(sql, *args)
@@ -269,6 +260,25 @@ async def open_database(url: str) -> SqliteDatabase | PostgresDatabase:
     if url.startswith("sqlite:///"):
         return await SqliteDatabase.open(Path(url[len("sqlite:///") :]))
     return await PostgresDatabase.open(url)
+
+
+MAX_PARAMETERS = 30000  # below PostgreSQL's 65535 and SQLite's 32766 bound parameters per statement
+
+
+async def insert_rows(tx: Tx, head: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows inserted with one multi-row INSERT (head: "INSERT INTO t (a, b)"), in chunks under the parameter limit.
+
+    A batch of n rows is one statement: one message and one reply on PostgreSQL, one hop to SQLite's thread,
+    where executemany would send n (PostgreSQL) or still bind n statements.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = max(1, MAX_PARAMETERS // width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        groups = ", ".join(f"({placeholders(row, i * width + 1)})" for i, row in enumerate(chunk))
+        await tx.execute(f"{head} VALUES {groups}", *[value for row in chunk for value in row])
 
 
 def placeholders(values: Sequence[Any], start: int = 1) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from controlplane.store.audit import append_own_many
-from controlplane.store.db import Database, Tx
+from controlplane.store.db import Database, Tx, insert_rows
 from controlplane.store.models import OAuthApp, TokenEvent
 from coresdk.masking.engine import Masker
 
@@ -72,16 +72,13 @@ def _masked_strings(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, Any]
     return tuple(masked.items())
 
 
-_INSERT_EVENT = (
-    "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7)"
-)
+_INSERT_EVENT = "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at)"
 
 
 async def record_events(tx: Tx, events: list[Event]) -> None:
-    """Events in tx, in order: chained together (one head lookup) and inserted as one statement batch."""
+    """Events in tx, in order: chained together (one head lookup) and inserted as one statement."""
     await append_own_many(tx, [e.chain_fields() for e in events])
-    await tx.executemany(_INSERT_EVENT, [e.row() for e in events])
+    await insert_rows(tx, _INSERT_EVENT, [e.row() for e in events])
 
 
 async def record_event(tx: Tx, type_: str, now: float, **fields: Any) -> None:

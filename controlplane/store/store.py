@@ -77,7 +77,7 @@ ISSUED_GENERATED = frozenset({"grant_type", "jti"})  # a grant type from GRANT_T
 
 
 async def _write_issued(tx: Tx, batch: list[IssuedAccess]) -> None:
-    """A batch of issuances: the access rows, then their "issued" events, each kind as one statement batch."""
+    """A batch of issuances: the access rows, then their "issued" events, each kind as one statement."""
     await insert_access_many(tx, [item.access for item in batch])
     events = [
         Event(
