@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -130,6 +131,12 @@ def build_app(ctx: Context) -> web.Application:
     return app
 
 
+def _dev_key_path(config: ControlPlaneConfig) -> Path:
+    """The generated development key: one file per kind of key, so switching CORESDK_SIGNING_ALG in development
+    between RSA and EC finds a matching file (RS256 and PS256 share the RSA one, as they share RSA keys)."""
+    return config.data_dir / ("signing-key-es256.pem" if config.signing_alg == "ES256" else "signing-key.pem")
+
+
 def build_sinks(config: ControlPlaneConfig) -> list[Sink]:
     sinks: list[Sink] = []
     if config.audit.sink_dir is not None:
@@ -148,8 +155,8 @@ async def build_context(config: ControlPlaneConfig) -> Context:
         log.info("migrations applied versions=%s", applied)
     store = Store(db)
     server_keys = ServerKeys(config.server_secret)
-    keys = KeyManager(store, server_keys, config.key_activation_delay)
-    await keys.start(config.signing_key_path, config.data_dir / "signing-key.pem" if config.development else None)
+    keys = KeyManager(store, server_keys, config.key_activation_delay, config.signing_alg)
+    await keys.start(config.signing_key_path, _dev_key_path(config) if config.development else None)
     limits = config.rate_limits
     buckets = rate_buckets(db, longest_refill_seconds=_longest_refill(limits))
     leadership = Leadership(db)

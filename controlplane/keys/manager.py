@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from controlplane.keys.signing import SigningKey, load_signing_key
+from controlplane.keys.signing import DEFAULT_ALG, SigningKey, load_pem_key, load_signing_key
 from controlplane.secrets import ServerKeys
 from controlplane.store.signing_keys import KEYS_CHANNEL
 from controlplane.store.store import Store
@@ -33,12 +30,6 @@ REFRESH_SECONDS = 2.0  # the safety net: a missed notification is made up for wi
 log = logging.getLogger("coresdk.controlplane.keys")
 
 
-def _pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
 @dataclass(frozen=True)
 class StoredKey:
     key: SigningKey
@@ -47,10 +38,18 @@ class StoredKey:
 
 
 class KeyManager:
-    def __init__(self, store: Store, server_keys: ServerKeys, activation_delay: float = JWKS_MAX_AGE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        server_keys: ServerKeys,
+        activation_delay: float = JWKS_MAX_AGE,
+        alg: str = DEFAULT_ALG,
+    ) -> None:
+        """`alg` (CORESDK_SIGNING_ALG) is what new keys are made for; a stored key keeps the algorithm it has."""
         self._store = store
         self._server_keys = server_keys
         self._activation_delay = activation_delay
+        self.alg = alg
         self._keys: dict[str, StoredKey] = {}
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -61,7 +60,7 @@ class KeyManager:
         await self.reload()
         source = initial_key_path or (dev_key_path if not self._keys else None)
         if source is not None:
-            key = load_signing_key(source, generate_if_missing=initial_key_path is None)
+            key = load_signing_key(source, generate_if_missing=initial_key_path is None, alg=self.alg)
             if key.kid not in self._keys:
                 # the first key signs at once; a new file replacing a key in use is published first, like a rotation
                 await self._add(key, immediately=not self._keys)
@@ -96,7 +95,7 @@ class KeyManager:
         keys: dict[str, StoredKey] = {}
         for row in rows:
             known = self._keys.get(row["kid"])
-            key = known.key if known is not None else self._unseal(row["kid"], row["private_key_enc"])
+            key = known.key if known is not None else self._unseal(row)
             activates_at = row.get("activates_at")
             keys[key.kid] = StoredKey(
                 key,
@@ -106,26 +105,25 @@ class KeyManager:
         self._keys = keys
         self.reloads += 1
 
-    def _unseal(self, kid: str, sealed: str) -> SigningKey:
-        pem = self._server_keys.open(sealed, f"signing_key:{kid}")
-        private = serialization.load_pem_private_key(pem, password=None)
-        assert isinstance(private, rsa.RSAPrivateKey)
-        return SigningKey.from_private_key(private)
+    def _unseal(self, row: dict[str, Any]) -> SigningKey:
+        """The key with the algorithm stored beside it (NULL only before migration 6 ran: those were RS256)."""
+        pem = self._server_keys.open(row["private_key_enc"], f"signing_key:{row['kid']}")
+        return load_pem_key(pem, row.get("alg") or DEFAULT_ALG)
 
     async def _add(self, key: SigningKey, immediately: bool) -> float:
-        sealed = self._server_keys.seal(_pem(key.private_key), f"signing_key:{key.kid}")
+        sealed = self._server_keys.seal(key.pem(), f"signing_key:{key.kid}")
         now = time.time()
         activates_at = now if immediately else now + self._activation_delay
         async with self._store.transaction() as tx:
-            if await tx.keys.add_signing_key(key.kid, sealed, now, activates_at):
-                detail = {"kid": key.kid, "activates_at": activates_at}
+            if await tx.keys.add_signing_key(key.kid, key.alg, sealed, now, activates_at):
+                detail = {"kid": key.kid, "alg": key.alg, "activates_at": activates_at}
                 await tx.events.record("signing_key_added", now, detail=detail)
         await self.reload()
         return activates_at
 
     async def rotate(self) -> tuple[SigningKey, float]:
-        """A new key, published now and signing from the returned time on every replica."""
-        key = SigningKey.from_private_key(rsa.generate_private_key(public_exponent=65537, key_size=3072))
+        """A new key for the configured algorithm, published now and signing from the returned time everywhere."""
+        key = await asyncio.to_thread(SigningKey.generate, self.alg)  # RSA-3072 generation takes ~1 s
         return key, await self._add(key, immediately=False)
 
     def signing_key(self, now: float) -> SigningKey:
@@ -155,6 +153,12 @@ class KeyManager:
             return "next" if k.activates_at > now else "retired"
 
         return [
-            {"kid": k.key.kid, "status": status(k), "activates_at": k.activates_at, "retired_at": k.retired_at}
+            {
+                "kid": k.key.kid,
+                "alg": k.key.alg,
+                "status": status(k),
+                "activates_at": k.activates_at,
+                "retired_at": k.retired_at,
+            }
             for k in self._keys.values()
         ]

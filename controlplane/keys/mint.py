@@ -1,12 +1,11 @@
-"""Access-token minting per RFC 9068 (typ at+jwt, RS256), shared by the token endpoint and the dev CLI."""
+"""Access-token minting per RFC 9068 (typ at+jwt) with the key's own algorithm; token endpoint and dev CLI."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Sequence
-
-import jwt
 
 from controlplane.keys.signing import SigningKey
 
@@ -40,4 +39,4 @@ def mint_access_token(
         claims["tenant_id"] = tenant_id
     if roles:
         claims["roles"] = list(roles)
-    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "at+jwt"})
+    return key.sign_jws(json.dumps(claims, separators=(",", ":")).encode())

@@ -55,11 +55,10 @@ async def authenticate_client(
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
     if not client_id:
         raise _invalid_client(False, "client_id is required")
-    async with store.transaction() as tx:  # the hot path of every token request: one transaction
-        app = await tx.apps.app_by_client_id(client_id)
-        stored_secrets = await tx.apps.secrets_for(app.id) if app is not None and app.confidential else []
-    if app is None:
+    found = await store.clients.client_with_secrets(client_id)  # the hot path of every token request: one read
+    if found is None:
         raise _invalid_client(basic is not None)
+    app, stored_secrets = found
     if not app.confidential:
         if secret:
             raise _invalid_client(basic is not None, "public clients do not authenticate with a secret")

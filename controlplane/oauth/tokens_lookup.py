@@ -42,13 +42,13 @@ def access_claims(svc: OAuthServices, token: str) -> dict[str, Any] | None:
         return None
     keys = {k.kid: k for k in svc.keys.public_keys(time.time())}
     key = keys.get(str(header.get("kid")))
-    if key is None or header.get("alg") != "RS256":
+    if key is None or header.get("alg") != key.alg:  # each key signs with the one algorithm it was made for
         return None
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
             key.private_key.public_key(),
-            algorithms=["RS256"],
+            algorithms=[key.alg],
             issuer=svc.config.issuer,
             options={"verify_exp": False, "verify_aud": False, "require": ["jti", "exp", "iat"]},
         )

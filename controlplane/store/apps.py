@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from controlplane.store.db import Tx
+from controlplane.store.db import Database, Row, Tx, placeholders
+from controlplane.store.group_commit import Batcher
 from controlplane.store.models import ClientSecret, OAuthApp, dump_list
 
 
@@ -95,3 +96,62 @@ class SqlAppStore:
             app_id,
             at,
         )
+
+
+_CLIENTS_WITH_SECRETS = (
+    "SELECT a.*, s.id AS secret_id, s.secret_hash, s.created_at AS secret_created_at, "
+    "s.expires_at AS secret_expires_at FROM oauth_apps a LEFT JOIN client_secrets s ON s.app_id = a.id "
+    "WHERE a.client_id IN ({ids}) ORDER BY s.created_at"
+)
+
+
+Found = tuple[OAuthApp, list[ClientSecret]]
+
+
+class ClientLookup(Protocol):
+    async def client_with_secrets(self, client_id: str) -> Found | None: ...
+
+
+class SqlClientLookup:
+    """The token endpoint's client lookup: the app and its secrets, read outside any write transaction.
+
+    It runs on every token, revocation and introspection request. The lookups waiting at one moment are one
+    statement on its own: one round trip (PostgreSQL) or one hop to SQLite's reader for all of them, never behind
+    a commit. Each lookup's statement starts after the lookup was asked for, so it sees every change committed
+    before the request came (a deleted app, a rotated-out secret), as a transaction of its own would.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lookups: Batcher[str, Found | None] = Batcher(self._lookup)
+
+    async def client_with_secrets(self, client_id: str) -> Found | None:
+        """The lookups that arrive while one is at the database are answered together, by one statement."""
+        return await self._lookups.submit(client_id)
+
+    async def _lookup(self, client_ids: list[str]) -> list[Found | None]:
+        distinct = list(dict.fromkeys(client_ids))
+        rows = await self._db.read(_CLIENTS_WITH_SECRETS.format(ids=placeholders(distinct)), *distinct)
+        by_client: dict[str, list[Row]] = {}
+        for row in rows:
+            by_client.setdefault(row["client_id"], []).append(row)
+        found = {client_id: _found(app_rows) for client_id, app_rows in by_client.items()}
+        return [found.get(client_id) for client_id in client_ids]
+
+
+def _found(rows: list[Row]) -> Found:
+    """One app's rows of the join: the app, and its secrets (none: a LEFT JOIN row of NULLs)."""
+    secrets = [
+        ClientSecret.from_row(
+            {
+                "id": r["secret_id"],
+                "app_id": r["id"],
+                "secret_hash": r["secret_hash"],
+                "created_at": r["secret_created_at"],
+                "expires_at": r["secret_expires_at"],
+            }
+        )
+        for r in rows
+        if r["secret_id"] is not None
+    ]
+    return OAuthApp.from_row(rows[0]), secrets

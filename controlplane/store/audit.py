@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.store.db import Database, Tx
+from controlplane.store.db import Database, Tx, insert_rows
 from coresdk.audit.chain import StoredRecord
 from coresdk.audit.checkpoint import CheckpointError
 from coresdk.audit.record import GENESIS_HASH, seal, validate_fields
@@ -44,10 +44,16 @@ async def _head(tx: Tx, chain_id: str) -> tuple[int, str]:
     return (int(row["seq"]), str(row["record_hash"])) if row else (0, GENESIS_HASH)
 
 
-async def _insert(tx: Tx, chain_id: str, seq: int, canonical: str, record_hash: str, body: dict[str, Any]) -> None:
-    await tx.execute(
-        "INSERT INTO audit_records (chain_id, seq, record_id, ts, actor, action, resource, outcome, tenant_id, "
-        "canonical, record_hash, previous_hash, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+_INSERT = (
+    "INSERT INTO audit_records (chain_id, seq, record_id, ts, actor, action, resource, outcome, tenant_id, "
+    "canonical, record_hash, previous_hash, received_at)"
+)
+
+
+def _row(
+    chain_id: str, seq: int, canonical: str, record_hash: str, body: dict[str, Any], now: float
+) -> tuple[Any, ...]:
+    return (
         chain_id,
         seq,
         str(body.get("id", "")),
@@ -60,19 +66,45 @@ async def _insert(tx: Tx, chain_id: str, seq: int, canonical: str, record_hash: 
         canonical,
         record_hash,
         str(body.get("previous_hash", "")),
-        time.time(),
+        now,
     )
+
+
+async def _insert(tx: Tx, chain_id: str, seq: int, canonical: str, record_hash: str, body: dict[str, Any]) -> None:
+    await insert_rows(tx, _INSERT, [_row(chain_id, seq, canonical, record_hash, body, time.time())])
 
 
 async def append_own(tx: Tx, fields: dict[str, Any]) -> None:
     """Chain one of the control plane's own events (token events, admin actions) inside the caller's transaction."""
+    await append_own_many(tx, [fields])
+
+
+async def append_own_many(tx: Tx, records: list[dict[str, Any]]) -> None:
+    """Chain several of the control plane's own events, in order, inside the caller's transaction.
+
+    The chain head is read once and the rows written in one statement: a group commit of many token
+    issuances pays for one head lookup and one statement, not one each. Each record is sealed exactly as
+    append_own seals one (masked, validated, canonical bytes hashed once); the body stored beside the canonical
+    bytes is the one that was sealed, not a re-parse of them.
+    """
+    if not records:
+        return
     await tx.serialize(f"audit:{OWN_CHAIN}")
     seq, previous = await _head(tx, OWN_CHAIN)
-    masked, _ = mask_fields(fields.get("metadata", {}))
-    sealed = seal(validate_fields({**fields, "metadata": masked}), OWN_CHAIN, seq + 1, previous)
-    await _insert(
-        tx, OWN_CHAIN, sealed.seq, sealed.canonical.decode(), sealed.record_hash, json.loads(sealed.canonical)
-    )
+    now = time.time()
+    rows = []
+    for fields in records:
+        masked, _ = mask_fields(fields.get("metadata", {}))
+        body = validate_fields({**fields, "metadata": masked})
+        seq += 1
+        sealed = seal(body, OWN_CHAIN, seq, previous)
+        rows.append(
+            _row(
+                OWN_CHAIN, seq, sealed.canonical.decode(), sealed.record_hash, {**body, "previous_hash": previous}, now
+            )
+        )
+        previous = sealed.record_hash
+    await insert_rows(tx, _INSERT, rows)
 
 
 class AuditStore:

@@ -44,6 +44,7 @@ class Database(Protocol):
     dialect: str
 
     def transaction(self) -> Any: ...
+    async def read(self, sql: str, *args: Any) -> list[Row]: ...
     async def listen(self, channel: str, callback: Callable[[str], None]) -> bool: ...
     async def close(self) -> None: ...
 
@@ -77,8 +78,9 @@ class _SqliteTx:
 class SqliteDatabase:
     dialect = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, reader: aiosqlite.Connection | None = None) -> None:
         self._conn = conn
+        self._reader = reader
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -91,7 +93,22 @@ class SqliteDatabase:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         path.chmod(0o600)
-        return cls(conn)
+        # A second connection for single-statement reads: in WAL mode a reader sees the last commit and neither
+        # waits for nor blocks the writer, so a token request's client lookup does not queue behind a commit's fsync.
+        reader = await aiosqlite.connect(str(path), isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        await reader.execute("PRAGMA query_only=ON")
+        await reader.execute("PRAGMA busy_timeout=5000")
+        return cls(conn, reader)
+
+    async def read(self, sql: str, *args: Any) -> list[Row]:
+        """One read-only statement on its own (its own snapshot of the last commit), one hop to the reader thread."""
+        conn = self._reader or self._conn
+        try:
+            rows = await conn.execute_fetchall(_PLACEHOLDER.sub("?", sql), args)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [dict(r) for r in rows]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -112,6 +129,8 @@ class SqliteDatabase:
         return True  # one process owns an SQLite file: nobody else changes it
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._conn.close()
 
 
@@ -148,6 +167,16 @@ _CONNECTION_ERRORS = (
 )
 
 
+async def _keep_session_state(_conn: asyncpg.Connection) -> None:
+    """The pool's reset between uses: nothing beyond asyncpg's own (which rolls back an open transaction).
+
+    asyncpg's default resets every released connection with a query (unlock advisory locks, close cursors,
+    UNLISTEN, RESET ALL): one more round trip for every statement the token endpoint runs. Pool connections never
+    carry such state here: advisory locks are transaction-scoped, LISTEN and the leader's session lock live on
+    connections of their own (PostgresDatabase.session), and nothing SETs a session variable.
+    """
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
@@ -159,7 +188,9 @@ class PostgresDatabase:
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=10, command_timeout=10)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=10, command_timeout=10, reset=_keep_session_state
+            )
         except (OSError, asyncpg.exceptions.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(pool, url)
@@ -172,6 +203,19 @@ class PostgresDatabase:
         except _CONNECTION_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         return dict(row) if row is not None else None
+
+    async def read(self, sql: str, *args: Any) -> list[Row]:
+        """One read-only statement on its own (autocommit): one round trip."""
+        return await self.statement(sql, *args)
+
+    async def statement(self, sql: str, *args: Any) -> list[Row]:
+        """One statement on its own (autocommit), its rows: one round trip, where a transaction() takes three."""
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(sql, *args)
+        except _CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [dict(r) for r in rows]
 
     async def session(self) -> asyncpg.Connection:
         """A connection of its own, outside the pool, for state that lives as long as the session: a LISTEN, or
@@ -219,6 +263,25 @@ async def open_database(url: str) -> SqliteDatabase | PostgresDatabase:
     if url.startswith("sqlite:///"):
         return await SqliteDatabase.open(Path(url[len("sqlite:///") :]))
     return await PostgresDatabase.open(url)
+
+
+MAX_PARAMETERS = 30000  # below PostgreSQL's 65535 and SQLite's 32766 bound parameters per statement
+
+
+async def insert_rows(tx: Tx, head: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows inserted with one multi-row INSERT (head: "INSERT INTO t (a, b)"), in chunks under the parameter limit.
+
+    A batch of n rows is one statement: one message and one reply on PostgreSQL, one hop to SQLite's thread,
+    where executemany would send n (PostgreSQL) or still bind n statements.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = max(1, MAX_PARAMETERS // width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        groups = ", ".join(f"({placeholders(row, i * width + 1)})" for i, row in enumerate(chunk))
+        await tx.execute(f"{head} VALUES {groups}", *[value for row in chunk for value in row])
 
 
 def placeholders(values: Sequence[Any], start: int = 1) -> str:

@@ -8,11 +8,13 @@ hashed into the chain as typed.
 
 from __future__ import annotations
 
+import functools
 import json
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from controlplane.store.audit import append_own
-from controlplane.store.db import Database, Tx
+from controlplane.store.audit import append_own_many
+from controlplane.store.db import Database, Tx, insert_rows
 from controlplane.store.models import OAuthApp, TokenEvent
 from coresdk.masking.engine import Masker
 
@@ -20,44 +22,69 @@ _MASKER = Masker(None)  # detectors and the default (replace) policy: no key nee
 ALERT_EVENTS = frozenset({"refresh_replay", "code_replay", "login_failed"})
 
 
-async def record_event(
-    tx: Tx,
-    type_: str,
-    now: float,
-    *,
-    client_id: str = "",
-    subject: str = "",
-    family_id: str = "",
-    ip: str = "",
-    detail: dict[str, Any] | None = None,
-    admin: bool = False,
-    resource: str = "",
-) -> None:
-    """One token event in tx. admin=True marks an action taken with the admin token (actor "admin")."""
-    metadata, _ = _MASKER.mask_json({"subject": subject, **(detail or {})})
-    await append_own(
-        tx,
-        {
-            "actor": "admin" if admin else client_id or "controlplane",
-            "action": f"admin.{type_}" if admin else f"token.{type_}",
-            "resource": resource or (f"family/{family_id}" if family_id else f"client/{client_id}"),
-            "outcome": "alert" if type_ in ALERT_EVENTS else "success",
-            "ip": ip,
-            "reason": str((detail or {}).get("reason", "")),
+@dataclass(frozen=True)
+class Event:
+    """One token event: a token_events row and the chain record that says the same."""
+
+    type: str
+    now: float
+    client_id: str = ""
+    subject: str = ""
+    family_id: str = ""
+    ip: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    admin: bool = False  # an action taken with the admin token (actor "admin")
+    resource: str = ""
+    # detail keys whose values the control plane made itself (a jti it drew, a grant type from its fixed list):
+    # they cannot hold personal data, so they skip the detectors and go into the chain as they are
+    generated: frozenset[str] = frozenset()
+
+    def chain_fields(self) -> dict[str, Any]:
+        given = {"subject": self.subject, **{k: v for k, v in self.detail.items() if k not in self.generated}}
+        metadata = {**_masked(given), **{k: v for k, v in self.detail.items() if k in self.generated}}
+        return {
+            "actor": "admin" if self.admin else self.client_id or "controlplane",
+            "action": f"admin.{self.type}" if self.admin else f"token.{self.type}",
+            "resource": self.resource or (f"family/{self.family_id}" if self.family_id else f"client/{self.client_id}"),
+            "outcome": "alert" if self.type in ALERT_EVENTS else "success",
+            "ip": self.ip,
+            "reason": str(self.detail.get("reason", "")),
             "metadata": metadata,
-        },
-    )
-    await tx.execute(
-        "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        type_,
-        client_id,
-        subject,
-        family_id,
-        ip,
-        json.dumps(detail or {}, sort_keys=True),
-        now,
-    )
+        }
+
+    def row(self) -> tuple[Any, ...]:
+        detail = json.dumps(self.detail, sort_keys=True)
+        return (self.type, self.client_id, self.subject, self.family_id, self.ip, detail, self.now)
+
+
+def _masked(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata through the detectors; flat string metadata (the hot path's) from a bounded memo, because the
+    same subject recurs on every grant of a client and the detectors' answer depends on the value alone."""
+    if all(isinstance(v, str) for v in metadata.values()):
+        return dict(_masked_strings(tuple(sorted(metadata.items()))))
+    masked, _ = _MASKER.mask_json(metadata)
+    return dict(masked)
+
+
+@functools.lru_cache(maxsize=4096)
+def _masked_strings(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, Any], ...]:
+    masked, _ = _MASKER.mask_json(dict(items))
+    return tuple(masked.items())
+
+
+_INSERT_EVENT = "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at)"
+
+
+async def record_events(tx: Tx, events: list[Event]) -> None:
+    """Events in tx, in order: chained together (one head lookup) and inserted as one statement."""
+    await append_own_many(tx, [e.chain_fields() for e in events])
+    await insert_rows(tx, _INSERT_EVENT, [e.row() for e in events])
+
+
+async def record_event(tx: Tx, type_: str, now: float, **fields: Any) -> None:
+    """One token event in tx (fields as Event's); admin=True marks an action taken with the admin token."""
+    detail = fields.pop("detail", None) or {}
+    await record_events(tx, [Event(type_, now, detail=detail, **fields)])
 
 
 class EventRecorder(Protocol):

@@ -206,6 +206,17 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        6,
+        "signing key algorithm",
+        [
+            # each key keeps the algorithm it was made for; every key stored before this was RS256
+            "ALTER TABLE signing_keys ADD COLUMN alg TEXT NOT NULL DEFAULT 'RS256'",
+        ],
+    )
+)
+
 
 async def migrate(db: Database) -> list[int]:
     """Apply pending migrations; return the versions applied now."""

@@ -13,15 +13,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.store.apps import AppStore, SqlAppStore
+from controlplane.store.apps import AppStore, SqlAppStore, SqlClientLookup
 from controlplane.store.codes import CodeStore, SqlCodeStore
 from controlplane.store.db import Database, Tx
-from controlplane.store.events import EventRecorder, SqlEventQueries, SqlEventRecorder, record_event
+from controlplane.store.events import (
+    Event,
+    EventRecorder,
+    SqlEventQueries,
+    SqlEventRecorder,
+    record_event,
+    record_events,
+)
 from controlplane.store.families import FamilyStore, SqlFamilyStore
 from controlplane.store.group_commit import GroupCommit
 from controlplane.store.models import AccessRecord
 from controlplane.store.signing_keys import SigningKeyStore, SqlSigningKeyStore
-from controlplane.store.tokens import SqlRevocationFeed, SqlTokenStore, TokenStore, insert_access
+from controlplane.store.tokens import SqlRevocationFeed, SqlTokenStore, TokenStore, insert_access_many
 from controlplane.store.users import SqlUserStore, UserStore
 
 
@@ -66,23 +73,32 @@ class IssuedAccess:
     grant_type: str
 
 
-async def _write_issued(tx: Tx, item: IssuedAccess) -> None:
-    await insert_access(tx, item.access)
-    await record_event(
-        tx,
-        "issued",
-        item.access.issued_at,
-        client_id=item.access.client_id,
-        subject=item.access.subject,
-        ip=item.ip,
-        detail={"grant_type": item.grant_type, "jti": item.access.jti},
-    )
+ISSUED_GENERATED = frozenset({"grant_type", "jti"})  # a grant type from GRANT_TYPES, a jti the issuer drew
+
+
+async def _write_issued(tx: Tx, batch: list[IssuedAccess]) -> None:
+    """A batch of issuances: the access rows, then their "issued" events, each kind as one statement."""
+    await insert_access_many(tx, [item.access for item in batch])
+    events = [
+        Event(
+            "issued",
+            item.access.issued_at,
+            client_id=item.access.client_id,
+            subject=item.access.subject,
+            ip=item.ip,
+            detail={"grant_type": item.grant_type, "jti": item.access.jti},
+            generated=ISSUED_GENERATED,
+        )
+        for item in batch
+    ]
+    await record_events(tx, events)
 
 
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.events = SqlEventQueries(db)
+        self.clients = SqlClientLookup(db)
         self.revocations = SqlRevocationFeed(db)
         self._access_commits: GroupCommit[IssuedAccess] = GroupCommit(db, _write_issued)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from controlplane.store.db import Database, Row, Tx
+from controlplane.store.db import Database, Row, Tx, insert_rows
 from controlplane.store.models import AccessRecord, dump_list, load_list
 
 REVOCATIONS_LOCK = "coresdk-revocations"
@@ -86,18 +86,20 @@ class SqlTokenStore:
         return await self._revoke_rows(rows, now)
 
 
+_INSERT_ACCESS = "INSERT INTO access_tokens (jti, family_id, client_id, subject, scopes, issued_at, expires_at)"
+
+
+def _access_row(a: AccessRecord) -> tuple[Any, ...]:
+    return (a.jti, a.family_id, a.client_id, a.subject, dump_list(a.scopes), a.issued_at, a.expires_at)
+
+
 async def insert_access(tx: Tx, a: AccessRecord) -> None:
-    await tx.execute(
-        "INSERT INTO access_tokens (jti, family_id, client_id, subject, scopes, issued_at, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        a.jti,
-        a.family_id,
-        a.client_id,
-        a.subject,
-        dump_list(a.scopes),
-        a.issued_at,
-        a.expires_at,
-    )
+    await insert_rows(tx, _INSERT_ACCESS, [_access_row(a)])
+
+
+async def insert_access_many(tx: Tx, records: list[AccessRecord]) -> None:
+    """Several access tokens in one statement (a group commit's)."""
+    await insert_rows(tx, _INSERT_ACCESS, [_access_row(a) for a in records])
 
 
 class RevocationFeed(Protocol):

@@ -29,6 +29,7 @@ MAX_REFRESH_GRACE = 60
 SQLITE_SINGLE_NODE = "CORESDK_CP_SQLITE_SINGLE_NODE"
 # How long the JWKS may be cached (Cache-Control max-age): a rotated-in key is published this long before it signs.
 JWKS_MAX_AGE = 300
+SIGNING_ALGS = ("RS256", "PS256", "ES256")  # what the sidecar verifies (coresdk.jose.ALLOWED_ALGS)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class ControlPlaneConfig:
     public_origins: tuple[str, ...] = ()  # origins (besides the issuer's) the sign-in form may be posted from
     # A new signing key is in the JWKS this long before any replica signs with it (publish, then activate).
     key_activation_delay: float = JWKS_MAX_AGE
+    # What new signing keys (rotation, a new initial key) are made for; a stored key keeps its own algorithm.
+    signing_alg: str = "RS256"
 
     @property
     def development(self) -> bool:
@@ -180,7 +183,10 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
     if signing_key_path is not None and not signing_key_path.is_file():
         raise ConfigError("CORESDK_SIGNING_KEY_PATH", f"file not found: {signing_key_path}")
     if signing_key_path is None and not development:
-        raise ConfigError("CORESDK_SIGNING_KEY_PATH", "is required outside development (an RSA private key, PEM)")
+        raise ConfigError(
+            "CORESDK_SIGNING_KEY_PATH",
+            "is required outside development (a PEM private key: RSA for RS256/PS256, P-256 for ES256)",
+        )
     access_ttl = env.integer("CORESDK_ACCESS_TOKEN_TTL", 900, minimum=60, maximum=MAX_ACCESS_TTL)
     idle = env.integer("CORESDK_REFRESH_IDLE_TTL", 14 * 86400, minimum=300, maximum=90 * 86400)
     absolute = env.integer("CORESDK_REFRESH_ABSOLUTE_TTL", 30 * 86400, minimum=300, maximum=365 * 86400)
@@ -228,6 +234,7 @@ def load_controlplane_config(environ: Mapping[str, str]) -> ControlPlaneConfig:
         ),
         trusted_proxies=parse_trusted_proxies(env.raw("CORESDK_TRUSTED_PROXIES")),
         public_origins=_public_origins(env),
+        signing_alg=env.choice("CORESDK_SIGNING_ALG", "RS256", SIGNING_ALGS),
         key_activation_delay=env.number(
             "CORESDK_KEY_ACTIVATION_DELAY", float(JWKS_MAX_AGE), minimum=1.0, maximum=7 * 86400.0
         ),

@@ -74,7 +74,10 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_CP_ADDR": "control plane listen address (internal; default 127.0.0.1:8080)",
     "CORESDK_ISSUER": "public issuer URL put in `iss` and the discovery document",
     "CORESDK_TOKEN_AUDIENCE": "`aud` of issued access tokens",
-    "CORESDK_SIGNING_KEY_PATH": "initial RS256 private key (PEM); required outside development",
+    "CORESDK_SIGNING_KEY_PATH": "initial signing private key (PEM: RSA for RS256/PS256, P-256 EC for ES256); "
+    "required outside development",
+    "CORESDK_SIGNING_ALG": "RS256 (default), PS256 or ES256: the algorithm new signing keys are made for; "
+    "stored keys keep theirs",
     "CORESDK_ACCESS_TOKEN_TTL": "access token lifetime in seconds (at most 3600)",
     "CORESDK_REFRESH_IDLE_TTL": "a refresh token unused this long expires (seconds)",
     "CORESDK_REFRESH_ABSOLUTE_TTL": "a refresh token family ends this long after sign-in (seconds)",
