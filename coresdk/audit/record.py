@@ -186,3 +186,23 @@ def seal(body: dict[str, Any], chain_id: str, seq: int, previous_hash: str) -> S
     except (rfc8785.CanonicalizationError, ValueError) as exc:
         raise InvalidArgument(INVALID, f"record cannot be canonicalised: {exc}") from None
     return SealedRecord(chain_id, seq, canonical, hashlib.sha256(canonical).hexdigest(), previous_hash)
+
+
+def proto_fields(record: Any) -> dict[str, Any]:
+    """The fields of an `AuditRecord` message as `validate_fields` takes them (metadata parsed, not yet masked):
+    one reading for every face that receives records on the wire or in process."""
+    fields: dict[str, Any] = {
+        "id": record.id,
+        "actor": record.actor,
+        "action": record.action,
+        "resource": record.resource,
+        "outcome": record.outcome,
+        "tenant_id": record.tenant_id,
+        "ip": record.ip,
+        "session_id": record.session_id,
+        "reason": record.reason,
+        "metadata": parse_metadata_json(record.metadata_json),
+    }
+    if record.HasField("timestamp"):
+        fields["timestamp"] = utc_timestamp(record.timestamp.ToDatetime(tzinfo=dt.UTC))
+    return fields

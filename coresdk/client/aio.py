@@ -33,48 +33,12 @@ from coresdk.client.settings import ClientSettings
 T = TypeVar("T")
 
 
-class AsyncClient:
-    """Implements `coresdk.client.backend.Backend` over gRPC to the sidecar."""
-
-    def __init__(self, settings: ClientSettings | None = None, retry: calls.Retry | None = None) -> None:
-        self.settings = settings or ClientSettings()
-        self._retry = retry or calls.Retry()
-        self._channel: grpc.aio.Channel | None = None
-        self._stubs: dict[str, Any] = {}
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AsyncClient:
-        return cls(ClientSettings.from_env(os.environ if environ is None else environ))
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        channel, self._channel, self._stubs = self._channel, None, {}
-        if channel is not None:
-            await channel.close()
+class CallingClient:
+    """The Backend methods, each one call of `coresdk.client.calls`; a subclass says how a call is answered
+    (`_run`): over gRPC by the sidecar (AsyncClient) or by the engine in process (InProcessClient)."""
 
     async def _run(self, call: calls.Call[T]) -> T:
-        if self._channel is None:
-            self._channel = aio_channel(self.settings)
-            self._stubs = stubs(self._channel)
-        method = getattr(self._stubs[call.service], call.method)
-        deadline = time.monotonic() + self.settings.timeout_seconds
-        delays = self._retry.delays()
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise SidecarUnavailable(message="sidecar deadline exceeded")
-            try:
-                return call.parse(await method(call.request, timeout=remaining))
-            except grpc.aio.AioRpcError as err:
-                delay = next(delays, None) if calls.should_retry(call, err) else None
-                if delay is None:
-                    raise from_rpc_error(err) from None
-            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        raise NotImplementedError
 
     async def authenticate(self, token: str, audience: str = "") -> Principal:
         return await self._run(calls.authenticate(token, audience))
@@ -131,3 +95,47 @@ class AsyncClient:
 
     async def mask_json(self, document: Any, policy: str = "") -> Masked:
         return await self._run(calls.mask_json(document, policy))
+
+
+class AsyncClient(CallingClient):
+    """Implements `coresdk.client.backend.Backend` over gRPC to the sidecar."""
+
+    def __init__(self, settings: ClientSettings | None = None, retry: calls.Retry | None = None) -> None:
+        self.settings = settings or ClientSettings()
+        self._retry = retry or calls.Retry()
+        self._channel: grpc.aio.Channel | None = None
+        self._stubs: dict[str, Any] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AsyncClient:
+        return cls(ClientSettings.from_env(os.environ if environ is None else environ))
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        channel, self._channel, self._stubs = self._channel, None, {}
+        if channel is not None:
+            await channel.close()
+
+    async def _run(self, call: calls.Call[T]) -> T:
+        if self._channel is None:
+            self._channel = aio_channel(self.settings)
+            self._stubs = stubs(self._channel)
+        method = getattr(self._stubs[call.service], call.method)
+        deadline = time.monotonic() + self.settings.timeout_seconds
+        delays = self._retry.delays()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SidecarUnavailable(message="sidecar deadline exceeded")
+            try:
+                return call.parse(await method(call.request, timeout=remaining))
+            except grpc.aio.AioRpcError as err:
+                delay = next(delays, None) if calls.should_retry(call, err) else None
+                if delay is None:
+                    raise from_rpc_error(err) from None
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))

@@ -19,21 +19,23 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
 from coresdk import reasons
 from coresdk.audit import chain_id as chain_ids
-from coresdk.audit.record import parse_metadata_json
+from coresdk.audit.record import proto_fields
 from coresdk.client import calls
+from coresdk.client.aio import CallingClient
 from coresdk.client.errors import SidecarError, from_reason
-from coresdk.client.results import AuditEvent, AuditReceipt, Decision, Masked, Principal, Secret
 from coresdk.config.engine import AuditSettings, load_engine_config
 from coresdk.config.env import Env
 from coresdk.engine import Engine
-from coresdk.errors import ConfigError, CoreSDKError, Unavailable
+from coresdk.errors import ConfigError, CoreSDKError, InvalidArgument, Unavailable
 from coresdk.v1 import audit_pb2, masking_pb2, policy_pb2
+
+T = TypeVar("T")
 
 
 def _error(err: CoreSDKError) -> SidecarError:
@@ -41,7 +43,7 @@ def _error(err: CoreSDKError) -> SidecarError:
     return from_reason(err.reason, getattr(grpc.StatusCode, err.code.name), err.message)
 
 
-class InProcessClient:
+class InProcessClient(CallingClient):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._started: asyncio.Task[None] | None = None
@@ -70,7 +72,7 @@ class InProcessClient:
             self._started = asyncio.ensure_future(self._engine.start())
         await asyncio.shield(self._started)
 
-    async def _answer(self, call: calls.Call[Any]) -> Any:
+    async def _run(self, call: calls.Call[T]) -> T:
         await self._ready()
         try:
             reply = await self._dispatch(call)
@@ -92,8 +94,17 @@ class InProcessClient:
                 principal=result.principal,
             )
         if (call.service, call.method) == ("audit", "Append"):
-            return await self._append(request.record)
-        if (call.service, call.method) == ("masking", "Mask"):
+            record = request.record
+            body = self._engine.audit_body(proto_fields(record))
+            (sealed,) = await self._engine.record([body], record.chain_id or None)
+            return audit_pb2.AppendResponse(
+                id=body["id"],
+                chain_id=sealed.chain_id,
+                seq=sealed.seq,
+                record_hash=sealed.record_hash,
+                previous_hash=sealed.previous_hash,
+            )
+        if (call.service, call.method) == ("masking", "Mask") and request.WhichOneof("input") == "text":
             masked, findings = self._engine.masker.mask_text(request.text, request.policy)
             return masking_pb2.MaskResponse(
                 text=masked,
@@ -109,70 +120,11 @@ class InProcessClient:
                     for f in findings
                 ],
             )
-        raise Unavailable(reasons.VAULT_NOT_CONFIGURED, f"{call.method} is served by the sidecar, not in process")
-
-    async def _append(self, record: audit_pb2.AuditRecord) -> audit_pb2.AppendResponse:
-        fields = {
-            "actor": record.actor,
-            "action": record.action,
-            "resource": record.resource,
-            "outcome": record.outcome,
-            "tenant_id": record.tenant_id,
-            "ip": record.ip,
-            "session_id": record.session_id,
-            "reason": record.reason,
-            "metadata": parse_metadata_json(record.metadata_json),
-        }
-        (sealed,) = await self._engine.record([self._engine.audit_body(fields)], record.chain_id or None)
-        return audit_pb2.AppendResponse(
-            chain_id=sealed.chain_id, seq=sealed.seq, record_hash=sealed.record_hash, previous_hash=sealed.previous_hash
+        if call.service == "secrets":  # Vault credentials stay with the sidecar
+            raise Unavailable(reasons.VAULT_NOT_CONFIGURED, f"{call.method} is served by the sidecar, not in process")
+        raise InvalidArgument(
+            "MALFORMED_REQUEST", f"{call.service}.{call.method} is served by the sidecar, not in process"
         )
-
-    async def authenticate(self, token: str, audience: str = "") -> Principal:
-        result: Principal = await self._answer(calls.authenticate(token, audience))
-        return result
-
-    async def authorize(
-        self,
-        subject: str | Principal,
-        resource: str,
-        action: str,
-        *,
-        tenant_id: str = "",
-        resource_owner: str = "",
-        context: Mapping[str, Any] | None = None,
-        request_id: str = "",
-    ) -> Decision:
-        call = calls.authorize(
-            subject,
-            resource,
-            action,
-            tenant_id=tenant_id,
-            resource_owner=resource_owner,
-            context=context,
-            request_id=request_id,
-        )
-        result: Decision = await self._answer(call)
-        return result
-
-    async def require(
-        self, token: str, permission: str, *, resource_owner: str = "", request_id: str = ""
-    ) -> Principal:
-        resource, action = calls.parse_permission(permission)
-        decision = await self.authorize(token, resource, action, resource_owner=resource_owner, request_id=request_id)
-        return calls.required(decision, permission)
-
-    async def append(self, event: AuditEvent) -> AuditReceipt:
-        result: AuditReceipt = await self._answer(calls.append(event))
-        return result
-
-    async def secret(self, path: str, key: str = "", version: int = 0) -> Secret:
-        result: Secret = await self._answer(calls.secret(path, key, version))
-        return result
-
-    async def mask_text(self, text: str, policy: str = "") -> Masked:
-        result: Masked = await self._answer(calls.mask_text(text, policy))
-        return result
 
     async def close(self) -> None:
         if self._started is not None:

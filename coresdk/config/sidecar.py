@@ -84,6 +84,7 @@ class SidecarConfig:
     tokens: TokenPolicy
     auth_cache_size: int
     log_level: str
+    engine: EngineConfig  # the same engine settings, as the engine takes them (coresdk.config.engine)
     revocations: RevocationSettings | None = None
     audit: AuditSettings | None = None
     vault: VaultSettings | None = None
@@ -95,23 +96,6 @@ class SidecarConfig:
     @property
     def development(self) -> bool:
         return self.env == "development"
-
-    @property
-    def engine(self) -> EngineConfig:
-        assert self.audit is not None
-        return EngineConfig(
-            env=self.env,
-            issuers=self.issuers,
-            jwks=self.jwks,
-            tokens=self.tokens,
-            auth_cache_size=self.auth_cache_size,
-            audit=self.audit,
-            revocations=self.revocations,
-            masking_hmac_key=self.masking_hmac_key,
-            admin_tenant_bypass=self.admin_tenant_bypass,
-            policy=self.policy,
-            audit_decisions=self.audit_decisions,
-        )
 
 
 def _tls(env: Env, sidecar_addr: str) -> TLSConfig | None:
@@ -210,4 +194,5 @@ def load_sidecar_config(environ: Mapping[str, str]) -> SidecarConfig:
         tokens=engine.tokens,
         auth_cache_size=engine.auth_cache_size,
         log_level=env.choice("CORESDK_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        engine=engine,
     )

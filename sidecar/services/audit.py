@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import Any
 
@@ -11,7 +10,12 @@ import grpc
 from coresdk.audit import chain_id as chain_ids
 from coresdk.audit.chain import StoredRecord, verify_chain
 from coresdk.audit.log import AuditLog
-from coresdk.audit.record import INVALID, SealedRecord, parse_metadata_json, utc_timestamp, validate_fields
+from coresdk.audit.record import (
+    INVALID,
+    SealedRecord,
+    proto_fields,
+    validate_fields,
+)
 from coresdk.errors import CoreSDKError, InvalidArgument
 from coresdk.masking.engine import Masker
 from coresdk.masking.fields import mask_fields
@@ -45,21 +49,8 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
 
     def _body(self, record: audit_pb2.AuditRecord) -> tuple[str, dict[str, Any]]:
         chain_id = _chain_id(record.chain_id or self._default_chain)
-        metadata, _ = mask_fields(parse_metadata_json(record.metadata_json))
-        fields: dict[str, Any] = {
-            "id": record.id,
-            "actor": record.actor,
-            "action": record.action,
-            "resource": record.resource,
-            "outcome": record.outcome,
-            "tenant_id": record.tenant_id,
-            "ip": record.ip,
-            "session_id": record.session_id,
-            "reason": record.reason,
-            "metadata": metadata,
-        }
-        if record.HasField("timestamp"):
-            fields["timestamp"] = utc_timestamp(record.timestamp.ToDatetime(tzinfo=dt.UTC))
+        fields = proto_fields(record)
+        fields["metadata"], _ = mask_fields(fields["metadata"])
         body = validate_fields(fields)
         if self._masker is not None:  # detectors too, so a card number in a free-text note is masked before hashing
             body["metadata"], _ = self._masker.mask_json(body["metadata"])
