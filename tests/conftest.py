@@ -34,7 +34,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-SHARED = Path(os.environ.get("CORESDK_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
+def _shared_dir() -> Path:
+    """../shared beside the checkout; for a local clone of a checkout (`git clone . /tmp/x`), the one beside the
+    checkout it was cloned from, so a clean clone tests against the same data. CORESDK_SHARED_DIR wins."""
+    if os.environ.get("CORESDK_SHARED_DIR"):
+        return Path(os.environ["CORESDK_SHARED_DIR"])
+    root = Path(__file__).resolve().parents[1]
+    beside = root.parent / "shared"
+    if beside.exists():
+        return beside
+    import subprocess
+
+    origin = subprocess.run(
+        ["git", "-C", str(root), "config", "--get", "remote.origin.url"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        return Path(origin).resolve().parent / "shared"
+    return beside
+
+
+SHARED = _shared_dir()
 SECOND_ISSUER = "https://second-issuer.test"
 SECOND_AUDIENCE = "api://billing"
 
