@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from multidict import CIMultiDict
+
 from coresdk.proxies import forwarded_for
 
 IDENTITY_PREFIXES = (
@@ -57,12 +59,14 @@ def upstream_headers(
     proto: str,
     host: str,
     keep_authorization: bool = False,
-) -> dict[str, str]:
-    """The headers sent upstream: the client's, minus hop-by-hop, identity and forwarding ones, plus the gateway's."""
+) -> CIMultiDict[str]:
+    """The headers sent upstream: the client's, minus hop-by-hop, identity and forwarding ones, plus the gateway's.
+    A header the client sent twice goes on twice: collapsing it would pick one reading for the upstream (the last)
+    while the client's other reading was never seen."""
     named_in_connection = {
         token.strip().lower() for value in _all(incoming, "connection") for token in value.split(",") if token.strip()
     }
-    out: dict[str, str] = {}
+    out: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming.items():
         lower = name.lower()
         if (
@@ -74,8 +78,9 @@ def upstream_headers(
             or (lower == "authorization" and not keep_authorization)
         ):
             continue
+        out.add(name, value)
+    for name, value in identity.items():
         out[name] = value
-    out.update(identity)
     out["Forwarded"] = f"{forwarded_for(client)};proto={proto}" + (
         f';host="{host}"' if host and '"' not in host else ""
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
+from coresdk.audit.record import clip
 from coresdk.errors import Code, CoreSDKError
 from coresdk.mcp import jsonrpc
 from coresdk.mcp.authz import arguments_digest, authorization_request, tool_resource
@@ -40,6 +41,8 @@ log = logging.getLogger("coresdk.gateway.mcp")
 # JSON-RPC implementation-defined server error: the gateway refused the call (its reason is in `data`).
 REFUSED = -32003
 TOOL_CALL_ACTION = "mcp.tool.call"
+# a client chooses a tool's name and arguments: what it sends must never make its own audit record invalid
+MAX_AUDITED_ARGUMENTS = 16 * 1024
 
 
 class McpRefusal(Exception):
@@ -226,10 +229,13 @@ class McpGuard:
     def audit_fields(decision: ToolDecision, request_id: str, server: str, base: Mapping[str, Any]) -> dict[str, Any]:
         """One record per tool call: the decision and a digest of the arguments; the arguments themselves go to
         metadata, where the detectors mask them before hashing."""
+        arguments: Any = decision.arguments
+        if len(json.dumps(arguments)) > MAX_AUDITED_ARGUMENTS:  # the digest still pins them; the record stays valid
+            arguments = {"omitted": "larger than the audit record holds"}
         return {
             "actor": base["actor"],
             "action": TOOL_CALL_ACTION,
-            "resource": f"mcp.tool.{decision.tool}"[:256],
+            "resource": clip(f"mcp.tool.{decision.tool}"),
             "outcome": "allow" if decision.allowed else "deny",
             "tenant_id": base["tenant_id"],
             "ip": base["ip"],
@@ -237,9 +243,9 @@ class McpGuard:
             "metadata": {
                 "request_id": request_id,
                 "server": server,
-                "tool": decision.tool,
+                "tool": clip(decision.tool),
                 "manifest_id": decision.manifest_id,
                 "arguments_sha256": decision.arguments_sha256,
-                "arguments": decision.arguments,
+                "arguments": arguments,
             },
         }

@@ -14,11 +14,20 @@ from collections.abc import Collection, Mapping
 _SAME_SITE_FETCH = ("same-origin", "none")
 
 
+def _one(headers: Mapping[str, str], name: str) -> tuple[bool, str | None]:
+    """(unambiguous, value): a header sent twice has no single reading, so it is refused, never picked."""
+    getall = getattr(headers, "getall", None)
+    values = list(getall(name, [])) if getall is not None else ([headers[name]] if name in headers else [])
+    return len(values) <= 1, (values[0] if values else None)
+
+
 def form_post_allowed(headers: Mapping[str, str], allowed_origins: Collection[str]) -> bool:
-    site = headers.get("Sec-Fetch-Site")
+    single_site, site = _one(headers, "Sec-Fetch-Site")
+    single_origin, origin = _one(headers, "Origin")
+    if not (single_site and single_origin):
+        return False
     if site is not None and site.strip().lower() not in _SAME_SITE_FETCH:
         return False
-    origin = headers.get("Origin")
     if origin is None:
         return True
     return origin.strip().lower() in allowed_origins

@@ -63,6 +63,7 @@ class McpFront:
                 "CORESDK_POLICY_FILE": str(POLICIES),
                 "CORESDK_POLICY_DATA": str(POLICIES / "data.json"),
                 "CORESDK_GATEWAY_AUDIT_CHAIN": "mcp-gateway",
+                "CORESDK_GATEWAY_MAX_BODY": "1048576",  # as deployed: bodies larger than an audit record
             },
         )
 
@@ -182,7 +183,14 @@ async def test_raw_json_rpc_refusals_and_batches(front: McpFront, keys: dict[str
             assert r.status == 200 and [a["id"] for a in answers] == [1, 2]
             assert all(a["error"]["code"] == -32003 for a in answers)
             assert answers[1]["error"]["data"]["reason"] == "SQL_NOT_READ_ONLY"
+        # a name no manifest can carry is refused as a tool, not blamed on the token (and its audit record is valid)
+        huge = {**call, "id": 3, "params": {"name": "q" * 100_000, "arguments": {"sql": "SELECT 1"}}}
+        async with http.post(front.url, data=json.dumps(huge).encode(), headers=headers) as r:
+            answer = await r.json()
+            assert r.status == 200 and answer["error"]["code"] == -32003, answer
+            assert answer["error"]["data"]["reason"] == "MANIFEST_MISSING"
     assert len(front.server.calls) == before  # the batch is refused whole: not even the echo was forwarded
+    assert [r for r in front.records() if r["action"] == "mcp.tool.call"][-1]["outcome"] == "deny"
 
 
 async def test_every_tool_call_is_audited_with_a_digest_and_masked_arguments(

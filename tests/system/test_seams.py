@@ -49,7 +49,14 @@ def test_nothing_a_client_sends_becomes_markup(system: System, value: str) -> No
 # --- finding 6: the real client address ----------------------------------------------------------------------------
 
 
-def _sign_in(system: System, source: str, subject: str, password: str, port: int | None = None) -> RawResponse:
+def _sign_in(
+    system: System,
+    source: str,
+    subject: str,
+    password: str,
+    port: int | None = None,
+    extra: list[tuple[str, str]] | None = None,
+) -> RawResponse:
     """A person at one address: load the sign-in page, post the form (through the gateway unless port is given)."""
     port = port or system.gateway.port
     query = urlencode(
@@ -71,7 +78,7 @@ def _sign_in(system: System, source: str, subject: str, password: str, port: int
         port,
         "POST",
         "/v1/oauth/authorize",
-        [("Content-Type", "application/x-www-form-urlencoded")],
+        [("Content-Type", "application/x-www-form-urlencoded"), *(extra or [])],
         body=body,
         source=source,
     )
@@ -190,3 +197,14 @@ def test_reported_underscore_header_does_not_reach_the_application(system: Syste
     items = system.upstream.seen[-1]["header_items"]
     assert [v for k, v in items if k.lower().replace("_", "-") == "x-user-id"] != ["root"]
     assert "root" not in [v for _, v in items] and "10.9.9.9" not in [v for _, v in items]
+
+
+def test_a_sign_in_post_with_two_origins_is_refused_through_the_gateway(system: System) -> None:
+    """The gateway forwards a header sent twice as it came, and the control plane refuses the ambiguity (before, the
+    gateway kept the last Origin: evil-then-good signed in)."""
+    subject = f"olga-{secrets.token_hex(3)}"
+    system.cp.create_user(subject, PASSWORD, tenant_id="tenant-a", roles=["viewer"])
+    origins = [("Origin", "http://evil.example"), ("Origin", system.gateway.url)]
+    for port in (system.gateway.port, system.cp.port):
+        resp = _sign_in(system, "127.0.0.6", subject, PASSWORD, port=port, extra=origins)
+        assert resp.status == 403 and "code=" not in (resp.header("Location") or ""), (port, resp.status)

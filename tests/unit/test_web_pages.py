@@ -84,3 +84,16 @@ ALLOWED = ("https://login.example", "http://127.0.0.1:8080")
 )
 def test_form_post_origin_rule(headers: dict[str, str], ok: bool) -> None:
     assert form_post_allowed(headers, ALLOWED) is ok
+
+
+def test_an_origin_sent_twice_has_no_single_reading() -> None:
+    from multidict import CIMultiDict
+
+    for values in (
+        ["https://evil.example", "https://login.example"],
+        ["https://login.example", "https://evil.example"],
+    ):
+        headers: CIMultiDict[str] = CIMultiDict([("Origin", v) for v in values])
+        assert form_post_allowed(headers, ALLOWED) is False
+    twice: CIMultiDict[str] = CIMultiDict([("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")])
+    assert form_post_allowed(twice, ALLOWED) is False
