@@ -3,7 +3,9 @@
 Floor: an empty unary call (grpc.health.v1 Check) on the same sidecar process over the same channel.
 Raw: in-process RS256 signature verification (cryptography) of the same tokens.
 Batch: AuthenticateBatch with 500 unique tokens per message, two messages in flight.
-Run: .venv/bin/python -m bench.authenticate [--requests N]
+Run: .venv/bin/python -m bench.authenticate [--requests N] [--profile]
+--profile: afterwards, a second sidecar with its cache off is sampled by py-spy (bench.where) while unique tokens
+are authenticated unary (32 in flight) and in batches, to show where the server's time goes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.load import run_interleaved
+from bench.load import run_interleaved, run_load
+from bench.where import collect, record, report
 from coresdk.jose.b64 import b64url_decode
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
 from tests.support.jwks_server import JwksServer
@@ -40,7 +43,7 @@ def raw_verify_rate(key: SigningKey, tokens: list[str]) -> float:
     return len(pre) / (time.perf_counter() - started)
 
 
-async def main(n: int) -> None:
+async def main(n: int, profile: bool) -> None:
     key = SigningKey.rsa("bench", "RS256")
     jwks = JwksServer()
     jwks.keys = [key.jwk()]
@@ -125,7 +128,8 @@ async def main(n: int) -> None:
             raw = (raw_before + raw_verify_rate(key, batches[3][half:])) / 2
     finally:
         proc.stop()
-        jwks.close()
+        if not profile:
+            jwks.close()
 
     print(f"\n{'case':<44} {'req/s':>9} {'p50 µs':>8} {'p99 µs':>8} {'ratio':>12}")
     for name, rate, lat, ratio in rows:
@@ -136,13 +140,49 @@ async def main(n: int) -> None:
     batch_name = "AuthenticateBatch unique RS256, 500/message"
     print(f"{batch_name:<44} {batch_rate:>9.0f} {'':>8} {'':>8} {batch_rate / raw:>6.2f}x raw")
     print(f"{'raw RS256 verify in-process (cryptography)':<44} {raw:>9.0f}")
+    if profile:
+        try:
+            await profile_server(jwks.url, [t for b in batches for t in b])
+        finally:
+            jwks.close()
     print(
         "\ntargets: unique >= 0.85x floor, cached >= 0.95x floor, stream and batch >= 0.5x raw "
         f"(n={n}, median of one run)"
     )
 
 
+async def profile_server(jwks_url: str, tokens: list[str], seconds: float = 4.0) -> None:
+    """Sample a cache-less sidecar (every call verifies a signature) under unary and batch load."""
+    proc = SidecarProcess({**trusting(jwks_url), "CORESDK_LOG_LEVEL": "WARNING", "CORESDK_AUTH_CACHE_SIZE": "0"})
+    try:
+        async with grpc.aio.insecure_channel(proc.target) as channel:
+            auth = auth_pb2_grpc.AuthServiceStub(channel)
+            await auth.Authenticate(auth_pb2.AuthenticateRequest(token=tokens[0]))
+
+            async def unary(i: int) -> object:
+                return await auth.Authenticate(auth_pb2.AuthenticateRequest(token=tokens[i % len(tokens)]))
+
+            rec = record(proc.proc.pid, seconds)
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                await run_load(2000, 32, unary)
+            print(report("sidecar, Authenticate unique RS256, 32 in flight", collect(rec)))
+
+            message = auth_pb2.AuthenticateBatchRequest(
+                requests=[auth_pb2.AuthenticateRequest(token=t) for t in tokens[:500]]
+            )
+            rec = record(proc.proc.pid, seconds)
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                await asyncio.gather(auth.AuthenticateBatch(message), auth.AuthenticateBatch(message))
+            print(report("sidecar, AuthenticateBatch 500/message, 2 in flight", collect(rec)))
+    finally:
+        proc.stop()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
-    asyncio.run(main(parser.parse_args().requests))
+    parser.add_argument("--profile", action="store_true", help="also show where the sidecar's time goes (py-spy)")
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.profile))

@@ -65,6 +65,26 @@ _OWNERS: tuple[tuple[str, str], ...] = (
     ("queue.py", "threads"),
 )
 _OURS = ("coresdk/", "sidecar/", "gateway/", "controlplane/")
+# A sample whose innermost named frame is one of these is a thread blocked in the kernel (an idle event loop or
+# poller in epoll_wait, an idle pool worker on its queue's lock): not CPU time, so not charged to anyone.
+_IDLE = frozenset(
+    {
+        "epoll_wait",
+        "epoll_pwait",
+        "poll",
+        "__poll",
+        "select",
+        "PyThread_acquire_lock_timed",
+        "sem_wait",
+        "sem_timedwait",
+        "pthread_cond_wait",
+        "pthread_cond_timedwait",
+        "futex_wait",
+        "syscall",
+        "nanosleep",
+        "clock_nanosleep",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,7 @@ class Profile:
     samples: int
     owners: Counter[str]
     ours: Counter[str]
+    idle: int = 0
 
     def share(self, owner: str) -> float:
         return self.owners[owner] / self.samples if self.samples else 0.0
@@ -88,8 +109,14 @@ def _owner(where: str) -> str | None:
 
 
 def charge(stack: str) -> tuple[str, str]:
-    """(owner, innermost frame of ours or "") for one collapsed stack, root first, frames separated by ';'."""
+    """(owner, innermost frame of ours or "") for one collapsed stack, root first, frames separated by ';'.
+    The owner is "idle" for a thread blocked in the kernel."""
     frames = stack.split(";")
+    for frame in reversed(frames):
+        if not frame.startswith("0x"):
+            if frame.split(" (", 1)[0] in _IDLE:
+                return "idle", ""
+            break
     for frame in reversed(frames):
         m = _FRAME.match(frame)
         if m is None:
@@ -105,18 +132,21 @@ def charge(stack: str) -> tuple[str, str]:
 def parse(raw: str) -> Profile:
     owners: Counter[str] = Counter()
     ours: Counter[str] = Counter()
-    total = 0
+    total = idle = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        total += n
         owner, frame = charge(stack)
+        if owner == "idle":
+            idle += n
+            continue
+        total += n
         owners[owner] += n
         if frame:
             ours[frame] += n
-    return Profile(total, owners, ours)
+    return Profile(total, owners, ours, idle)
 
 
 def py_spy() -> str:
@@ -150,7 +180,10 @@ def collect(recording: Recording) -> Profile:
 
 
 def report(title: str, profile: Profile, top: int = 8) -> str:
-    lines = [f"\nwhere the time goes: {title} ({profile.samples} samples, py-spy --native)"]
+    lines = [
+        f"\nwhere the time goes: {title} "
+        f"({profile.samples} busy samples, {profile.idle} idle left out; py-spy --native)"
+    ]
     for owner, n in profile.owners.most_common():
         lines.append(f"  {owner:<20} {100 * n / profile.samples:5.1f} %")
     if profile.ours:

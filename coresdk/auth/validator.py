@@ -93,7 +93,12 @@ class TokenValidator:
         if wanted not in trusted.config.audiences:
             raise InvalidArgument(reasons.AUDIENCE_NOT_ALLOWED, "audience is not in the configured allowlist")
 
-        verification_key = await self._key_for(trusted, jws)
+        try:
+            verification_key = select_key(trusted.source.current(), jws)
+        except Unauthenticated as exc:
+            if exc.reason != reasons.UNKNOWN_KID:
+                raise
+            verification_key = await self._key_after_refetch(trusted, jws, exc)
         verify_signature(jws, verification_key)
         exp = check_claims(claims, trusted.config, wanted, self._policy, now)
         if self._revocations is not None:
@@ -104,14 +109,11 @@ class TokenValidator:
         self._cache_size.set(len(self._cache))
         return verified
 
-    async def _key_for(self, trusted: TrustedIssuer, jws: CompactJWS) -> VerificationKey:
-        keyset = trusted.source.current()
-        try:
-            return select_key(keyset, jws)
-        except Unauthenticated as exc:
-            if exc.reason != reasons.UNKNOWN_KID:
-                raise
-            refreshed = await trusted.source.refetch_for_unknown_kid()
-            if refreshed is None:
-                raise
-            return select_key(trusted.source.current(), jws)
+    async def _key_after_refetch(
+        self, trusted: TrustedIssuer, jws: CompactJWS, unknown: Unauthenticated
+    ) -> VerificationKey:
+        """An unknown kid may be a key published since the last fetch: refetch once (rate-limited by the source)."""
+        refreshed = await trusted.source.refetch_for_unknown_kid()
+        if refreshed is None:
+            raise unknown
+        return select_key(trusted.source.current(), jws)

@@ -7,7 +7,9 @@ allowlist, cannot bring its own key (jwk/jku/x5u/x5c), and cannot demand extensi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -36,11 +38,14 @@ class DuplicateKeyError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DuplicateKeyError(key)
-        out[key] = value
+    # dict() keeps the last of equal keys; a length mismatch is how a duplicate shows (one C call, no Python loop).
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
     return out
 
 
@@ -48,11 +53,14 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name}")
 
 
+# Built once: json.loads() with hooks would construct a new decoder for every call.
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+
+
 def strict_json_object(data: bytes) -> dict[str, Any]:
     """Parse UTF-8 JSON that must be an object with unique keys and finite numbers."""
     try:
-        text = data.decode("utf-8", "strict")
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        value = _STRICT_DECODER.decode(data.decode("utf-8", "strict"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Unauthenticated(reasons.MALFORMED, "token segment is not valid JSON") from exc
     if not isinstance(value, dict):
@@ -62,7 +70,7 @@ def strict_json_object(data: bytes) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CompactJWS:
-    header: dict[str, Any]
+    header: Mapping[str, Any]  # read-only: one judged header is shared by every token that carries it
     payload: bytes
     signing_input: bytes
     signature: bytes
@@ -77,22 +85,20 @@ class CompactJWS:
         return kid if isinstance(kid, str) else None
 
 
-def parse_compact(token: str, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> CompactJWS:
-    """Split and decode a compact JWS, enforcing the header rules. Nothing here is trusted yet."""
-    if not token:
-        raise Unauthenticated(reasons.TOKEN_MISSING, "no token")
-    if len(token) > max_bytes:
-        raise InvalidArgument(reasons.TOKEN_TOO_LARGE, f"token exceeds {max_bytes} bytes")
-    if not token.isascii():
-        raise Unauthenticated(reasons.MALFORMED, "token is not ASCII")
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise Unauthenticated(reasons.MALFORMED, "token is not a three-part compact JWS")
-    h64, p64, s64 = parts
+# An issuer signs thousands of tokens under the same header segment ({"alg":..,"kid":..,"typ":..}): the verdict on a
+# header is a pure function of its base64url text, so an accepted header is judged once and kept (bounded).
+_HEADER_CACHE_SIZE = 256
+_MAX_CACHED_HEADER = 512
+_judged_headers: dict[str, Mapping[str, Any]] = {}
+
+
+def _judge_header(h64: str) -> Mapping[str, Any]:
+    """Decode and check a protected header; raise Unauthenticated on the first broken rule."""
+    cached = _judged_headers.get(h64)
+    if cached is not None:
+        return cached
     try:
         header_bytes = b64url_decode(h64)
-        payload = b64url_decode(p64)
-        signature = b64url_decode(s64)
     except Base64Error as exc:
         raise Unauthenticated(reasons.MALFORMED, "token segment is not canonical base64url") from exc
     header = strict_json_object(header_bytes)
@@ -108,12 +114,38 @@ def parse_compact(token: str, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> Compa
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > 256):
         raise Unauthenticated(reasons.MALFORMED, "kid must be a non-empty string")
+    judged = MappingProxyType(header)
+    if len(h64) <= _MAX_CACHED_HEADER:
+        if len(_judged_headers) >= _HEADER_CACHE_SIZE:
+            _judged_headers.pop(next(iter(_judged_headers)))
+        _judged_headers[h64] = judged
+    return judged
+
+
+def parse_compact(token: str, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> CompactJWS:
+    """Split and decode a compact JWS, enforcing the header rules. Nothing here is trusted yet."""
+    if not token:
+        raise Unauthenticated(reasons.TOKEN_MISSING, "no token")
+    if len(token) > max_bytes:
+        raise InvalidArgument(reasons.TOKEN_TOO_LARGE, f"token exceeds {max_bytes} bytes")
+    if not token.isascii():
+        raise Unauthenticated(reasons.MALFORMED, "token is not ASCII")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise Unauthenticated(reasons.MALFORMED, "token is not a three-part compact JWS")
+    h64, p64, s64 = parts
+    try:
+        payload = b64url_decode(p64)
+        signature = b64url_decode(s64)
+    except Base64Error as exc:
+        raise Unauthenticated(reasons.MALFORMED, "token segment is not canonical base64url") from exc
+    header = _judge_header(h64)
     if not signature:
         raise Unauthenticated(reasons.BAD_SIGNATURE, "empty signature")
     return CompactJWS(
         header=header,
         payload=payload,
-        signing_input=f"{h64}.{p64}".encode("ascii"),
+        signing_input=token[: len(h64) + 1 + len(p64)].encode("ascii"),
         signature=signature,
     )
 
