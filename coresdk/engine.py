@@ -20,6 +20,7 @@ from coresdk.auth.cache import VerifiedCache
 from coresdk.auth.jwks import JwksSource
 from coresdk.auth.revocations import RevocationFeed
 from coresdk.auth.validator import TokenValidator, TrustedIssuer
+from coresdk.auth.workers import VerifierPool
 from coresdk.config.engine import EngineConfig
 from coresdk.masking.engine import Masker
 from coresdk.masking.fields import mask_fields
@@ -36,12 +37,14 @@ class Engine:
         self.metrics = metrics or EngineMetrics()
         self.sources = [JwksSource(issuer, config.jwks, self.metrics) for issuer in config.issuers]
         self.revocations = RevocationFeed(config.revocations) if config.revocations else None
+        self.workers = VerifierPool(config.auth_workers) if config.auth_workers > 0 else None
         self.validator = TokenValidator(
             {s.issuer.issuer: TrustedIssuer(s.issuer, s) for s in self.sources},
             config.tokens,
             VerifiedCache(config.auth_cache_size),
             self.metrics,
             revocations=self.revocations,
+            workers=self.workers,
         )
         self.audit = AuditLog(Journal(config.audit.directory, config.audit.segment_bytes))
         self.chain = config.audit.default_chain
@@ -78,8 +81,12 @@ class Engine:
         await asyncio.gather(*(s.start() for s in self.sources))
         if self.revocations is not None:
             await self.revocations.start()
+        if self.workers is not None:
+            await self.workers.start()
 
     async def stop(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
         for source in self.sources:
             await source.stop()
         if self.revocations is not None:

@@ -2,4 +2,5 @@ import sys
 
 from sidecar.server import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a worker process (coresdk.auth.workers, spawned) re-imports the main module
+    sys.exit(main())

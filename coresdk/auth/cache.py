@@ -8,21 +8,32 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from coresdk.v1.common_pb2 import Principal
 
 
-@dataclass(frozen=True, slots=True)
 class CachedPrincipal:
-    """A verified token's answer: the Principal, and the same Principal serialised once (what a gRPC face sends
-    back for every later hit without serialising it again)."""
+    """A verified token's answer: the Principal serialised once (what a gRPC face sends back for every later hit
+    without serialising it again), and the Principal message itself, built from those bytes only when a face asks
+    for it (an answer verified in a worker process arrives as bytes)."""
 
-    principal: Principal
-    issuer: str
-    thumbprint: str
-    exp: float
-    wire: bytes
+    __slots__ = ("_principal", "exp", "issuer", "thumbprint", "token_id", "wire")
+
+    def __init__(
+        self, issuer: str, thumbprint: str, exp: float, wire: bytes, token_id: str, principal: Principal | None = None
+    ) -> None:
+        self.issuer = issuer
+        self.thumbprint = thumbprint
+        self.exp = exp
+        self.wire = wire
+        self.token_id = token_id
+        self._principal = principal
+
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:
+            self._principal = Principal.FromString(self.wire)
+        return self._principal
 
 
 def cache_key(token: str, audience: str) -> bytes:
@@ -30,7 +41,7 @@ def cache_key(token: str, audience: str) -> bytes:
 
 
 def entry(principal: Principal, issuer: str, thumbprint: str, exp: float) -> CachedPrincipal:
-    return CachedPrincipal(principal, issuer, thumbprint, exp, principal.SerializeToString())
+    return CachedPrincipal(issuer, thumbprint, exp, principal.SerializeToString(), principal.token_id, principal)
 
 
 class VerifiedCache:

@@ -33,6 +33,8 @@ DESCRIPTIONS: dict[str, str] = {
     "CORESDK_MAX_TOKEN_BYTES": "largest token accepted",
     "CORESDK_REQUIRE_AT_JWT_TYP": "accept only RFC 9068 access tokens (`typ: at+jwt`)",
     "CORESDK_AUTH_CACHE_SIZE": "verified tokens kept in memory (0 disables the cache)",
+    "CORESDK_AUTH_WORKERS": "worker processes that verify the tokens of large AuthenticateBatch calls in parallel "
+    "(0: all in the serving process)",
     "CORESDK_TLS_CERT_FILE": "server certificate for gRPC over mTLS (required off loopback)",
     "CORESDK_TLS_KEY_FILE": "private key of CORESDK_TLS_CERT_FILE",
     "CORESDK_TLS_CA_FILE": "CA that client certificates must chain to",

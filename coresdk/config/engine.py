@@ -94,6 +94,7 @@ class EngineConfig:
     admin_tenant_bypass: bool = False
     policy: PolicySettings | None = None
     audit_decisions: str = "deny"
+    auth_workers: int = 0  # worker processes judging large batches (coresdk.auth.workers); 0: all in process
 
     @property
     def development(self) -> bool:
@@ -236,6 +237,7 @@ def load_engine_config(env: Env, audit: AuditSettings) -> EngineConfig:
         jwks=jwks,
         tokens=tokens,
         auth_cache_size=env.integer("CORESDK_AUTH_CACHE_SIZE", 10000, minimum=0, maximum=1_000_000),
+        auth_workers=env.integer("CORESDK_AUTH_WORKERS", 0, minimum=0, maximum=64),
         audit=audit,
         revocations=revocations,
         masking_hmac_key=hmac_key.encode() if hmac_key else None,

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from coresdk import reasons
+from coresdk.auth.cache import CachedPrincipal
 from coresdk.auth.validator import TokenValidator
 from coresdk.errors import CoreSDKError, InvalidArgument
 from coresdk.metrics import EngineMetrics
@@ -76,20 +77,24 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
 
     async def _result(self, request: auth_pb2.AuthenticateRequest, method: str) -> bytes:
         """One serialised AuthenticateResult: the principal's cached bytes, or the refusal as an Error."""
-        ok, latency = self._per_token[method]
+        _, latency = self._per_token[method]
         started = time.perf_counter()
         try:
-            verified = await self._validator.verify(request.token, request.audience)
+            verified: CachedPrincipal | CoreSDKError = await self._validator.verify(request.token, request.audience)
         except CoreSDKError as err:
-            self._metrics.requests.labels(method, err.reason).inc()
-            latency.observe(time.perf_counter() - started)
-            return auth_pb2.AuthenticateResult(
-                request_id=request.request_id,
-                error=common_pb2.Error(code=err.code.value, reason=err.reason, message=err.message),
-            ).SerializeToString()
-        ok.inc()
+            verified = err
         latency.observe(time.perf_counter() - started)
-        head = _field(_REQUEST_ID, request.request_id.encode()) if request.request_id else b""
+        return self._framed(request.request_id, verified, method)
+
+    def _framed(self, request_id: str, verified: CachedPrincipal | CoreSDKError, method: str) -> bytes:
+        if isinstance(verified, CoreSDKError):
+            self._metrics.requests.labels(method, verified.reason).inc()
+            return auth_pb2.AuthenticateResult(
+                request_id=request_id,
+                error=common_pb2.Error(code=verified.code.value, reason=verified.reason, message=verified.message),
+            ).SerializeToString()
+        self._per_token[method][0].inc()
+        head = _field(_REQUEST_ID, request_id.encode()) if request_id else b""
         return head + _field(_PRINCIPAL, verified.wire)
 
     async def AuthenticateStream(  # noqa: N802 - gRPC method name
@@ -121,5 +126,12 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             err = InvalidArgument(INVALID_BATCH_SIZE, f"a batch holds 1 to {MAX_BATCH} tokens")
             self._metrics.requests.labels("AuthenticateBatch", err.reason).inc()
             await abort(context, err)
-        results = [await self._result(r, "AuthenticateBatch") for r in request.requests]
+        requests = request.requests
+        latency = self._per_token["AuthenticateBatch"][1]
+        started = time.perf_counter()
+        answers = await self._validator.verify_many([(r.token, r.audience) for r in requests])
+        per_token = (time.perf_counter() - started) / len(requests)
+        for _ in requests:  # one observation per token, as the stream reports it
+            latency.observe(per_token)
+        results = [self._framed(r.request_id, a, "AuthenticateBatch") for r, a in zip(requests, answers, strict=True)]
         return b"".join([_field(_RESULTS, r) for r in results])  # a serialised AuthenticateBatchResponse
