@@ -40,10 +40,6 @@ def cache_key(token: str, audience: str) -> bytes:
     return hashlib.sha256(f"{audience}\x00{token}".encode()).digest()
 
 
-def entry(principal: Principal, issuer: str, thumbprint: str, exp: float) -> CachedPrincipal:
-    return CachedPrincipal(issuer, thumbprint, exp, principal.SerializeToString(), principal.token_id, principal)
-
-
 class VerifiedCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity

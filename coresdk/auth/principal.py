@@ -10,7 +10,7 @@ from coresdk.auth.claims import audience_list
 from coresdk.v1.common_pb2 import Principal
 
 
-def _strings(value: Any, split: bool) -> list[str]:
+def claim_strings(value: Any, split: bool) -> list[str]:
     if isinstance(value, str):
         return value.split() if split else [value]
     if isinstance(value, list):
@@ -18,7 +18,7 @@ def _strings(value: Any, split: bool) -> list[str]:
     return []
 
 
-def _first_str(claims: dict[str, Any], *names: str) -> str:
+def first_string(claims: dict[str, Any], *names: str) -> str:
     for name in names:
         value = claims.get(name)
         if isinstance(value, str):
@@ -56,16 +56,16 @@ def _struct(obj: dict[str, Any]) -> Struct:
 def to_principal(claims: dict[str, Any]) -> Principal:
     """The claims are converted once, here. The Struct is built by the protobuf runtime straight from the dict (about
     half the cost of building Values one by one); the per-Value path stays for anything the runtime refuses."""
-    scopes = _strings(claims.get("scope"), split=True) or _strings(claims.get("scp"), split=True)
+    scopes = claim_strings(claims.get("scope"), split=True) or claim_strings(claims.get("scp"), split=True)
     fields: dict[str, Any] = {
         "subject": str(claims["sub"]),
         "issuer": str(claims["iss"]),
         "audience": audience_list(claims),
         "scopes": scopes,
-        "roles": _strings(claims.get("roles"), split=False),
-        "tenant_id": _first_str(claims, "tenant_id", "tid"),
-        "client_id": _first_str(claims, "client_id", "azp"),
-        "token_id": _first_str(claims, "jti"),
+        "roles": claim_strings(claims.get("roles"), split=False),
+        "tenant_id": first_string(claims, "tenant_id", "tid"),
+        "client_id": first_string(claims, "client_id", "azp"),
+        "token_id": first_string(claims, "jti"),
         "issued_at": _timestamp(claims["iat"]),
         "expires_at": _timestamp(claims["exp"]),
     }

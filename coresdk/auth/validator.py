@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from coresdk import reasons
-from coresdk.auth.cache import CachedPrincipal, VerifiedCache, cache_key, entry
+from coresdk.auth.cache import CachedPrincipal, VerifiedCache, cache_key
 from coresdk.auth.jwks import JwksSource
-from coresdk.auth.principal import to_principal
+from coresdk.auth.principal_wire import principal_wire
 from coresdk.auth.revocations import RevocationFeed
 from coresdk.auth.verdict import UnknownKid, judge
 from coresdk.auth.workers import Outcome, VerifierPool, WorkerUnavailable
@@ -26,8 +26,8 @@ from coresdk.metrics import EngineMetrics
 from coresdk.v1.common_pb2 import Principal
 
 log = logging.getLogger("coresdk.auth")
-# A batch smaller than this is judged here: shipping it to a worker costs more than it saves.
-_MIN_FOR_WORKERS = 16
+# Fewer tokens than this are judged here: a round trip to a worker costs about what verifying two tokens does.
+_MIN_FOR_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,10 @@ class TokenValidator:
             if await self._issuers[unknown.issuer].source.refetch_for_unknown_kid() is None:
                 raise
             verdict = judge(token, audience, self._policy, self._configs.get, self._keys_of, now)
+        wire, token_id = principal_wire(verdict.claims)
         if self._revocations is not None:
-            jti = verdict.claims.get("jti")
-            self._revocations.check(jti if isinstance(jti, str) else "")
-        verified = entry(to_principal(verdict.claims), verdict.issuer.issuer, verdict.key.thumbprint, verdict.exp)
+            self._revocations.check(token_id)
+        verified = CachedPrincipal(verdict.issuer.issuer, verdict.key.thumbprint, verdict.exp, wire, token_id)
         self._remember(key, verified)
         return verified
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 
 from coresdk.auth.cache import CachedPrincipal
-from coresdk.auth.principal import to_principal
+from coresdk.auth.principal_wire import principal_wire
 from coresdk.auth.verdict import UnknownKid, judge
 from coresdk.config.engine import IssuerConfig, TokenPolicy
 from coresdk.errors import CoreSDKError, InvalidArgument, Unauthenticated, Unavailable
@@ -111,22 +111,14 @@ def judge_chunk(
     for token, audience in items:
         try:
             verdict = judge(token, audience, policy, configs.get, keys_of, now)
-            principal = to_principal(verdict.claims)
+            wire, token_id = principal_wire(verdict.claims)
         except (_JudgeHere, UnknownKid):
             out.append(None)
             continue
         except CoreSDKError as err:
             out.append((err.code.value, err.reason, err.message))
             continue
-        out.append(
-            (
-                principal.SerializeToString(),
-                verdict.issuer.issuer,
-                verdict.key.thumbprint,
-                verdict.exp,
-                principal.token_id,
-            )
-        )
+        out.append((wire, verdict.issuer.issuer, verdict.key.thumbprint, verdict.exp, token_id))
     return out
 
 

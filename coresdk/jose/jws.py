@@ -53,8 +53,19 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name}")
 
 
+def _finite(text: str) -> float:
+    # 1e400 is valid JSON that a double cannot hold: float() makes it inf, which no claim may be.
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise ValueError(f"number out of range {text[:32]}")
+    return value
+
+
+_INF = float("inf")
 # Built once: json.loads() with hooks would construct a new decoder for every call.
-_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+_STRICT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant, parse_float=_finite
+)
 
 
 def strict_json_object(data: bytes) -> dict[str, Any]:

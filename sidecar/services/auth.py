@@ -2,7 +2,8 @@
 
 Answers leave as bytes: a verified token carries its Principal serialised once (coresdk.auth.cache), and the
 unary, stream and batch replies are framed around those bytes instead of being rebuilt as messages per call. The
-stream and the batch share one per-token path (`_result`); sidecar.wire passes bytes through unserialised.
+stream and the batch share one path (`TokenValidator.verify_many`, then `_framed`); sidecar.wire passes bytes
+through unserialised.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import grpc
 
 from coresdk import reasons
 from coresdk.auth.cache import CachedPrincipal
+from coresdk.auth.principal_wire import length_delimited
 from coresdk.auth.validator import TokenValidator
 from coresdk.errors import CoreSDKError, InvalidArgument
 from coresdk.metrics import EngineMetrics
@@ -32,19 +34,6 @@ _READ_AHEAD = 64
 _REQUEST_ID = b"\x0a"  # AuthenticateResult.request_id = 1
 _PRINCIPAL = b"\x12"  # AuthenticateResult.principal = 2
 _RESULTS = b"\x0a"  # AuthenticateBatchResponse.results = 1
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    return tag + _varint(len(payload)) + payload
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
@@ -75,27 +64,27 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self._latency.observe(time.perf_counter() - started)
         return verified.wire  # a serialised Principal
 
-    async def _result(self, request: auth_pb2.AuthenticateRequest, method: str) -> bytes:
-        """One serialised AuthenticateResult: the principal's cached bytes, or the refusal as an Error."""
-        _, latency = self._per_token[method]
-        started = time.perf_counter()
-        try:
-            verified: CachedPrincipal | CoreSDKError = await self._validator.verify(request.token, request.audience)
-        except CoreSDKError as err:
-            verified = err
-        latency.observe(time.perf_counter() - started)
-        return self._framed(request.request_id, verified, method)
+    def _count(self, method: str, answers: list[CachedPrincipal | CoreSDKError]) -> None:
+        """Per-token results into the request counter: the ok ones in one increment, each refusal by its reason."""
+        ok = 0
+        for answer in answers:
+            if isinstance(answer, CoreSDKError):
+                self._metrics.requests.labels(method, answer.reason).inc()
+            else:
+                ok += 1
+        if ok:
+            self._per_token[method][0].inc(ok)
 
-    def _framed(self, request_id: str, verified: CachedPrincipal | CoreSDKError, method: str) -> bytes:
+    @staticmethod
+    def _framed(request_id: str, verified: CachedPrincipal | CoreSDKError) -> bytes:
+        """One serialised AuthenticateResult: the principal's cached bytes, or the refusal as an Error."""
         if isinstance(verified, CoreSDKError):
-            self._metrics.requests.labels(method, verified.reason).inc()
             return auth_pb2.AuthenticateResult(
                 request_id=request_id,
                 error=common_pb2.Error(code=verified.code.value, reason=verified.reason, message=verified.message),
             ).SerializeToString()
-        self._per_token[method][0].inc()
-        head = _field(_REQUEST_ID, request_id.encode()) if request_id else b""
-        return head + _field(_PRINCIPAL, verified.wire)
+        head = length_delimited(_REQUEST_ID, request_id.encode()) if request_id else b""
+        return head + length_delimited(_PRINCIPAL, verified.wire)
 
     async def AuthenticateStream(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[auth_pb2.AuthenticateRequest], context: grpc.aio.ServicerContext[Any, Any]
@@ -112,9 +101,29 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
                 await queue.put(None)
 
         reader = asyncio.create_task(read_ahead())
+        latency = self._per_token["AuthenticateStream"][1]
         try:
-            while (request := await queue.get()) is not None:
-                yield await self._result(request, "AuthenticateStream")
+            ended = False
+            while not ended:
+                # Whatever has arrived is judged together (verify_many: with workers, in parallel); a caller that
+                # waits for each answer before sending the next still gets one answer per request at once.
+                first = await queue.get()
+                if first is None:
+                    break
+                arrived = [first]
+                while len(arrived) < _READ_AHEAD and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        ended = True
+                        break
+                    arrived.append(nxt)
+                started = time.perf_counter()
+                answers = await self._validator.verify_many([(r.token, r.audience) for r in arrived])
+                per_token = (time.perf_counter() - started) / len(arrived)
+                self._count("AuthenticateStream", answers)
+                for request, answer in zip(arrived, answers, strict=True):
+                    latency.observe(per_token)  # a stream's latency is per message
+                    yield self._framed(request.request_id, answer)
             await reader  # a failed read ends the stream with its error
         finally:
             reader.cancel()
@@ -127,11 +136,9 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             self._metrics.requests.labels("AuthenticateBatch", err.reason).inc()
             await abort(context, err)
         requests = request.requests
-        latency = self._per_token["AuthenticateBatch"][1]
         started = time.perf_counter()
         answers = await self._validator.verify_many([(r.token, r.audience) for r in requests])
-        per_token = (time.perf_counter() - started) / len(requests)
-        for _ in requests:  # one observation per token, as the stream reports it
-            latency.observe(per_token)
-        results = [self._framed(r.request_id, a, "AuthenticateBatch") for r, a in zip(requests, answers, strict=True)]
-        return b"".join([_field(_RESULTS, r) for r in results])  # a serialised AuthenticateBatchResponse
+        self._count("AuthenticateBatch", answers)
+        results = [self._framed(r.request_id, a) for r, a in zip(requests, answers, strict=True)]
+        self._per_token["AuthenticateBatch"][1].observe(time.perf_counter() - started)  # a batch's latency is per call
+        return b"".join([length_delimited(_RESULTS, r) for r in results])  # a serialised AuthenticateBatchResponse

@@ -1,5 +1,5 @@
-"""AuthenticateBatch with its cache misses judged in worker processes (CORESDK_AUTH_WORKERS): every token gets
-exactly the answer Authenticate gives it on a sidecar without workers; a key published after start-up is found
+"""AuthenticateBatch and AuthenticateStream with their cache misses judged in worker processes
+(CORESDK_AUTH_WORKERS): every token gets exactly the answer it gets on a sidecar without workers; a key published after start-up is found
 (the unknown kid is refetched by the serving process); a killed worker costs no answer and the pool comes back."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from coresdk.v1 import auth_pb2, auth_pb2_grpc
+from tests.support.grpc_client import error_reason
 from tests.support.jwks_server import JwksServer
 from tests.support.processes import SidecarProcess, trusting
 from tests.support.tokens import AUDIENCE, SigningKey, claims, compact, hand_signed
@@ -84,6 +85,7 @@ def _variants(keys: dict[str, SigningKey], rng: random.Random, n: int) -> list[t
             [
                 "ok", "ok", "ok", "expired", "future_iat", "not_yet", "too_long", "no_sub", "wrong_iss", "wrong_aud",
                 "asked_aud", "bad_sig", "alg_none", "unknown_kid", "dup_key", "garbage", "jku", "numbers", "no_exp",
+                "huge_number", "surrogate", "deep",
             ]
         )  # fmt: skip
         if kind == "expired":
@@ -106,6 +108,15 @@ def _variants(keys: dict[str, SigningKey], rng: random.Random, n: int) -> list[t
             body["exp"] = float(body["exp"]) + 0.5
         elif kind == "no_exp":
             del body["exp"]
+        elif kind == "huge_number":
+            body["x"] = 10**400
+        elif kind == "surrogate":
+            body["x"] = "\ud800"
+        elif kind == "deep":
+            deep: Any = 1
+            for _ in range(40):
+                deep = [deep]
+            body["x"] = deep
         if kind == "bad_sig":
             token = key.sign(body)
             return token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB"), audience
@@ -158,6 +169,15 @@ async def test_every_token_gets_the_answer_authenticate_gives_it(
         reference = (await plain.AuthenticateBatch(request)).results
         assert [r.request_id for r in batched] == [str(i) for i in range(len(items))]
         assert [_answer(r) for r in batched] == [_answer(r) for r in reference]
+
+        async def stream(stub: Stub, sent: auth_pb2.AuthenticateBatchRequest) -> list[tuple[str, Any]]:
+            async def requests():  # type: ignore[no-untyped-def]
+                for r in sent.requests:
+                    yield r
+
+            return [_answer(r) async for r in stub.AuthenticateStream(requests())]
+
+        assert await stream(workers, request) == [_answer(r) for r in reference] == await stream(plain, request)
         kinds = {_answer(r)[0] for r in batched}
         assert kinds == {"principal", "error"}  # the draw holds both, so the comparison means something
 
@@ -194,3 +214,22 @@ async def test_a_killed_worker_loses_no_answer_and_the_pool_comes_back(
         assert [r.principal.token_id for r in results] == [f"k{i}" for i in range(64)]
     assert "restarting the pool" in with_workers.output()
     assert len(_workers_of(with_workers.proc.pid)) == 2
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_claims_no_principal_can_carry_get_a_precise_refusal(
+    stubs: tuple[Stub, Stub], worker_keys: dict[str, SigningKey]
+) -> None:
+    """Signed by a trusted key, yet unanswerable as a Principal: refused by reason, never an unexplained failure."""
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    cases = {"INVALID_CLAIM": [10**400, deep], "MALFORMED": ["\ud800"]}
+    for stub in stubs:
+        for reason, values in cases.items():
+            for value in values:
+                token = worker_keys["rs"].sign(claims(extra={"x": value}))
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.Authenticate(auth_pb2.AuthenticateRequest(token=token))
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert error_reason(refused.value) == reason

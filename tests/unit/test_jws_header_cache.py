@@ -76,3 +76,11 @@ def test_duplicate_keys_are_still_refused() -> None:
         assert refused.value.reason == "MALFORMED"
     with pytest.raises(CoreSDKError):
         jws.strict_json_object(b'{"sub":"a","sub":"b"}')
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1E999", b"NaN", b"Infinity", b"-Infinity"])
+def test_numbers_a_double_cannot_hold_are_malformed(number: bytes) -> None:
+    with pytest.raises(CoreSDKError) as refused:
+        jws.strict_json_object(b'{"x":' + number + b"}")
+    assert refused.value.reason == "MALFORMED"
+    assert jws.strict_json_object(b'{"x":1e308,"y":-2.5e-300}') == {"x": 1e308, "y": -2.5e-300}
