@@ -6,7 +6,9 @@ fsync'd record, group-committed) and proxied. Through nginx (config/nginx/ as sh
 proxies and asks the gateway in authz mode for each decision (auth_request), audited the same way.
 Authorize: the same decisions on two sidecars, one with the built-in rules only and one with config/policies in
 the in-process Rego engine, against an empty unary call as floor.
-Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C] [--no-audit]
+Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C] [--no-audit] [--profile]
+--profile: afterwards, the gateway case and the nginx (authz mode) case run again for ~5 s each, at C and at 1 in
+flight, while py-spy samples the gateway process (bench.where), and where its time goes is printed by owner.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 
 import aiohttp
 import grpc
@@ -26,6 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.authenticate import pct
 from bench.load import run_load
+from bench.where import Profile, collect, record, report
 from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
 from tests.support.gateway import GatewayProcess
 from tests.support.jwks_server import JwksServer
@@ -70,6 +74,40 @@ async def http_case(url: str, headers: dict[str, str], n: int, concurrency: int)
         return await run_load(n, concurrency, call)
 
 
+def busy(profile: Profile) -> Profile:
+    """Without the samples of threads that were only waiting (an idle thread pool's workers park in threading.py)."""
+    owners = Counter({k: v for k, v in profile.owners.items() if k != "threads"})
+    return Profile(sum(owners.values()), owners, profile.ours)
+
+
+async def profiled_case(url: str, headers: dict[str, str], concurrency: int, pid: int, title: str) -> str:
+    """The case again for ~5 s while py-spy samples the process `pid`; where its time goes, by owner."""
+    seconds = 5.0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def call(_: int) -> None:
+            async with session.get(url, headers=headers) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"{url} answered {resp.status}")
+
+        await run_load(200, concurrency, call)
+        recording = record(pid, seconds, rate=100)  # a low rate: py-spy --native stops the process per sample
+        await asyncio.sleep(0.3)  # py-spy attaches
+        done = 0
+        started = time.perf_counter()
+        latencies: list[float] = []
+        while time.perf_counter() - started < seconds + 0.5:
+            _, lat = await run_load(500, concurrency, call)
+            latencies.extend(lat)
+            done += 500
+        rate = done / (time.perf_counter() - started)
+        profile = busy(await asyncio.to_thread(collect, recording))
+    summary = f"{rate:.0f} req/s, p50 {pct(latencies, 0.5):.0f} µs, p99 {pct(latencies, 0.99):.0f} µs"
+    return report(f"{title}, {concurrency} in flight ({summary}; idle threads left out)", profile, top=14)
+
+
 async def authorize_case(target: str, n: int) -> tuple[float, float, list[float]]:
     amr = struct_pb2.Struct()
     amr.update({"amr": ["pwd", "mfa"]})  # so that config/policies allows the delete: both sidecars allow
@@ -94,7 +132,7 @@ async def authorize_case(target: str, n: int) -> tuple[float, float, list[float]
     return rate, floor, lat
 
 
-async def main(n: int, concurrency: int, audit: bool) -> None:
+async def main(n: int, concurrency: int, audit: bool, profile: bool = False) -> None:
     key = SigningKey.rsa("bench", "RS256")
     jwks = JwksServer()
     jwks.keys = [key.jwk()]
@@ -137,6 +175,17 @@ async def main(n: int, concurrency: int, audit: bool) -> None:
         one_ngx, one_ngx_lat = await http_case(f"{nginx.url}/v1/orders", headers, n // 4, 1)
         builtin, floor_a, builtin_lat = await authorize_case(sidecar.target, n)
         rego, floor_b, rego_lat = await authorize_case(rego_sidecar.target, n)
+        profiles = []
+        if profile:
+            for c in (concurrency, 1):
+                profiles.append(
+                    await profiled_case(f"{gateway.url}/v1/orders", headers, c, gateway.proc.pid, "the gateway")
+                )
+                profiles.append(
+                    await profiled_case(
+                        f"{nginx.url}/v1/orders", headers, c, authz.proc.pid, "the gateway in authz mode behind nginx"
+                    )
+                )
     finally:
         nginx.stop()
         authz.stop()
@@ -187,6 +236,8 @@ async def main(n: int, concurrency: int, audit: bool) -> None:
         "targets: in-process gateway >= 0.35x throughput at 16 in flight and p99 <= 4x at 1 in flight; "
         f"nginx mode >= 0.5x and <= 3x (n={n})"
     )
+    for text in profiles:
+        print(text)
 
 
 if __name__ == "__main__":
@@ -194,5 +245,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-audit", action="store_true", help="gateway without its per-request audit record")
+    parser.add_argument(
+        "--profile", action="store_true", help="then sample the gateway with py-spy (bench.where) while each face runs"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency, not args.no_audit))
+    asyncio.run(main(args.requests, args.concurrency, not args.no_audit, args.profile))

@@ -77,8 +77,14 @@ class Gateway:
         return await self.auditor.append(record, status)
 
     async def lifecycle(self, _: web.Application) -> AsyncIterator[None]:
+        # The upstream hop relays what the client sent and what the upstream answered: no cookie jar (one client's
+        # cookies never reach another's request), no headers of aiohttp's own (User-Agent, Accept, Accept-Encoding),
+        # bodies as they came (no decompression).
         session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds), auto_decompress=False
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
         )
         self.proxy = Proxy(session, self.config.max_body_bytes, self.config.trusted_proxies, self.audited)
         if isinstance(self.quotas, PostgresQuota):
