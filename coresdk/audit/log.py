@@ -37,6 +37,9 @@ class AuditLog:
         self._broken: str | None = "not started"
         self.unshipped: deque[JournalEntry] = deque()
         self._listeners: list[Callable[[], None]] = []
+        # True: write and fsync in the event loop's own thread, without a thread handoff and wake-up per group (for a
+        # process whose every answer waits for its record anyway: the gateway). False: in a worker thread.
+        self.write_in_loop = False
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -91,7 +94,10 @@ class AuditLog:
                     entries.append(JournalEntry(chain_id, record.seq, record.record_hash, record.canonical))
                 sealed_per_request.append(sealed)
             try:
-                await asyncio.to_thread(self._journal.append, entries)
+                if self.write_in_loop:
+                    self._journal.append(entries)
+                else:
+                    await asyncio.to_thread(self._journal.append, entries)
             except OSError as exc:
                 self._heads = snapshot
                 log.error("audit journal write failed: %s", exc)
