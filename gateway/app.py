@@ -57,6 +57,7 @@ class Gateway:
             else MemoryQuota(config.entitlements.plans)
         )
         self.engine = Engine(config.engine)
+        self.engine.audit.write_in_loop = True  # every answer waits for its record: no thread handoff per group
         self.auditor = RequestAuditor(self.engine) if config.audit else None
         self.pipeline = Pipeline(
             RouteTable(config.routes),
