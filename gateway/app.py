@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import unquote_plus
 
@@ -23,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from coresdk import reasons
+from coresdk.audit.record import new_record_id
 from coresdk.config.gateway import GatewayConfig, load_gateway_config
 from coresdk.engine import Engine
 from coresdk.errors import CoreSDKError
@@ -107,7 +107,7 @@ class Gateway:
     def new_record(self, request: web.Request, method: str, raw_target: str) -> RequestRecord:
         # The raw target goes to the audit record: the sidecar masks metadata before hashing, so it is masked once.
         return RequestRecord(
-            request_id=str(uuid.uuid4()),
+            request_id=new_record_id(),  # a version-4 UUID, formatted without a UUID object
             method=method,
             target=unquote_plus(raw_target),
             ip=self.config.trusted_proxies.client_address(request.remote or "", request.headers),
