@@ -36,7 +36,7 @@ class Proxy:
 
     async def forward(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         base: str,
         target: Target,
         identity: Mapping[str, str],
@@ -107,7 +107,7 @@ def _has_body(method: str, status: int) -> bool:
 
 
 async def _whole(
-    request: web.Request, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str], data: bytes
+    request: web.BaseRequest, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str], data: bytes
 ) -> web.StreamResponse:
     """The answer relayed whole: headers and body leave in one write, with their Content-Length."""
     response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=data)

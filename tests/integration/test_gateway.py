@@ -315,3 +315,32 @@ def test_answers_are_relayed_as_the_upstream_sent_them_and_nothing_is_added_or_k
         assert all("Cookie" not in h for h in app.seen)  # no caller sent one, so none reached the application
     finally:
         gw.stop()
+
+
+def test_authz_mode_answers_only_its_three_paths(
+    upstream: Upstream, sidecar: SidecarProcess, keys: dict[str, SigningKey]
+) -> None:
+    """The decision endpoint, health and readiness, by GET (or HEAD); any other path is a 404 and any other method a
+    405 naming the allowed ones, both JSON with the gateway's own headers; nothing reaches the application."""
+    authz = GatewayProcess(upstream, sidecar, env={"CORESDK_GATEWAY_MODE": "authz"})
+    before = len(upstream.seen)
+    try:
+        ok = requests.get(
+            f"{authz.url}/coresdk/authz",
+            headers={**bearer(keys), "X-Original-Method": "GET", "X-Original-URI": "/v1/orders"},
+            timeout=10,
+        )
+        assert ok.status_code == 200 and ok.headers["X-User-ID"] == "user-42"
+        assert requests.get(f"{authz.url}/healthz", timeout=10).json() == {"status": "ok"}
+        assert requests.head(f"{authz.url}/readyz", timeout=10).status_code == 200
+        missing = requests.get(f"{authz.url}/v1/orders", headers=bearer(keys), timeout=10)
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+        assert missing.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+        assert missing.headers["Cache-Control"] == "no-store"
+        posted = requests.post(f"{authz.url}/coresdk/authz", headers=bearer(keys), timeout=10)
+        assert posted.status_code == 405 and posted.json()["error"] == "method_not_allowed"
+        assert posted.headers["Allow"] == "GET,HEAD"
+        assert posted.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        authz.stop()
+    assert upstream.seen[before:] == []
