@@ -37,9 +37,10 @@ class AuditLog:
         self._broken: str | None = "not started"
         self.unshipped: deque[JournalEntry] = deque()
         self._listeners: list[Callable[[], None]] = []
-        # True: write and fsync in the event loop's own thread, without a thread handoff and wake-up per group (for a
-        # process whose every answer waits for its record anyway: the gateway). False: in a worker thread.
-        self.write_in_loop = False
+        # A group of at most this many appends is written and fsynced in the event loop's own thread, without the
+        # thread handoff and loop wake-up (for a process whose answers wait for their records anyway: the gateway);
+        # larger groups, and every group by default (0), in a worker thread, so other work goes on during the fsync.
+        self.write_in_loop = 0
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -94,7 +95,7 @@ class AuditLog:
                     entries.append(JournalEntry(chain_id, record.seq, record.record_hash, record.canonical))
                 sealed_per_request.append(sealed)
             try:
-                if self.write_in_loop:
+                if len(batch) <= self.write_in_loop:
                     self._journal.append(entries)
                 else:
                     await asyncio.to_thread(self._journal.append, entries)
