@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import unquote_plus
 
@@ -61,7 +62,11 @@ class Gateway:
             else MemoryQuota(config.entitlements.plans)
         )
         self.engine = Engine(config.engine)
-        self.engine.audit.write_in_loop = True  # every answer waits for its record: no thread handoff per group
+        # Every answer waits for its record; the thread handoff and wake-up cost more than the fsync at low
+        # concurrency. Proxy mode: a group of one is written in the event loop, larger ones in the worker thread so
+        # decisions and the upstream hop go on during the fsync; authz mode: every group in the loop (each measured
+        # the faster at 16 in flight: ~3000 vs ~2600 req/s, and ~3600 vs ~3050).
+        self.engine.audit.write_in_loop = 1 if config.mode != "authz" else sys.maxsize
         self.auditor = RequestAuditor(self.engine) if config.audit else None
         self.pipeline = Pipeline(
             RouteTable(config.routes),
