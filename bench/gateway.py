@@ -1,9 +1,10 @@
 """Benchmark of the gateway against the same upstream called directly, and of Authorize built-in vs with Rego.
 
 Baseline: the demo upstream (a separate process) called directly over HTTP with the same client, in the same run.
-Through the gateway every request is authenticated and authorized by the sidecar, quota-checked, audited (one
-fsync'd record, group-committed) and proxied. Through nginx (config/nginx/ as shipped, Debian's nginx), nginx
-proxies and asks the gateway in authz mode for each decision (auth_request), audited the same way.
+Through the gateway every request is authenticated and authorized in process by the engine (coresdk/engine.py),
+quota-checked, audited (one fsync'd record, group-committed) and proxied. Through nginx (config/nginx/ as shipped,
+Debian's nginx), nginx proxies and asks the gateway in authz mode for each decision (auth_request), audited the
+same way.
 Authorize: the same decisions on two sidecars, one with the built-in rules only and one with config/policies in
 the in-process Rego engine, against an empty unary call as floor.
 Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C] [--no-audit] [--profile]
