@@ -1,6 +1,7 @@
 """Benchmark of the gateway against the same upstream called directly, and of Authorize built-in vs with Rego.
 
-Baseline: the demo upstream (a separate process) called directly over HTTP with the same client, in the same run.
+Baseline: the demo upstream (a separate process) called directly over HTTP with the same client, in the same run,
+in slices interleaved with the two faces (direct, gateway, nginx, direct, ...) so that all see the same background.
 Through the gateway every request is authenticated and authorized in process by the engine (coresdk/engine.py),
 quota-checked, audited (one fsync'd record, group-committed) and proxied. Through nginx (config/nginx/ as shipped,
 Debian's nginx), nginx proxies and asks the gateway in authz mode for each decision (auth_request), audited the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,7 +31,7 @@ from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.authenticate import pct
-from bench.load import run_load
+from bench.load import run_interleaved, run_load
 from bench.where import Profile, collect, record, report
 from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
 from tests.support.gateway import GatewayProcess
@@ -61,18 +63,29 @@ class DemoUpstream:
         self.proc.wait(10)
 
 
-async def http_case(url: str, headers: dict[str, str], n: int, concurrency: int) -> tuple[float, list[float]]:
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+async def http_cases(
+    faces: dict[str, tuple[str, dict[str, str]]], n: int, concurrency: int
+) -> dict[str, tuple[float, list[float]]]:
+    """Each face n calls, measured in interleaved slices (direct, gateway, nginx, direct, ...), so the baseline and
+    the faces compared with it see the same background load on a shared machine."""
+    async with contextlib.AsyncExitStack() as stack:
+        calls = {}
+        for name, (url, headers) in faces.items():
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+            )
 
-        async def call(_: int) -> None:
-            async with session.get(url, headers=headers) as resp:
-                await resp.read()
-                if resp.status != 200:
-                    raise RuntimeError(f"{url} answered {resp.status}")
+            async def call(
+                _: int, session: aiohttp.ClientSession = session, url: str = url, headers: dict[str, str] = headers
+            ) -> None:
+                async with session.get(url, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"{url} answered {resp.status}")
 
-        await run_load(min(200, n), concurrency, call)  # warm up connections and caches
-        return await run_load(n, concurrency, call)
+            await run_load(min(200, n), concurrency, call)  # warm up connections and caches
+            calls[name] = call
+        return await run_interleaved(n, concurrency, calls)
 
 
 def busy(profile: Profile) -> Profile:
@@ -168,12 +181,15 @@ async def main(n: int, concurrency: int, audit: bool, profile: bool = False) -> 
     nginx = NginxProcess(authz.port, upstream.port, free_port())
     headers = {"Authorization": f"Bearer {key.sign(claims())}"}
     try:
-        direct_rate, direct_lat = await http_case(f"http://127.0.0.1:{upstream.port}/v1/orders", {}, n, concurrency)
-        gw_rate, gw_lat = await http_case(f"{gateway.url}/v1/orders", headers, n, concurrency)
-        one_direct, one_direct_lat = await http_case(f"http://127.0.0.1:{upstream.port}/v1/orders", {}, n // 4, 1)
-        one_gw, one_gw_lat = await http_case(f"{gateway.url}/v1/orders", headers, n // 4, 1)
-        ngx_rate, ngx_lat = await http_case(f"{nginx.url}/v1/orders", headers, n, concurrency)
-        one_ngx, one_ngx_lat = await http_case(f"{nginx.url}/v1/orders", headers, n // 4, 1)
+        faces = {
+            "direct": (f"http://127.0.0.1:{upstream.port}/v1/orders", {}),
+            "gateway": (f"{gateway.url}/v1/orders", headers),
+            "nginx": (f"{nginx.url}/v1/orders", headers),
+        }
+        many = await http_cases(faces, n, concurrency)
+        one = await http_cases(faces, n // 2, 1)
+        (direct_rate, direct_lat), (gw_rate, gw_lat), (ngx_rate, ngx_lat) = many.values()
+        (one_direct, one_direct_lat), (one_gw, one_gw_lat), (one_ngx, one_ngx_lat) = one.values()
         builtin, floor_a, builtin_lat = await authorize_case(sidecar.target, n)
         rego, floor_b, rego_lat = await authorize_case(rego_sidecar.target, n)
         profiles = []
