@@ -1,23 +1,32 @@
 """Benchmark of the gateway against the same upstream called directly, and of Authorize built-in vs with Rego.
 
-Baseline: the demo upstream (a separate process) called directly over HTTP with the same client, in the same run.
-Through the gateway every request is authenticated and authorized by the sidecar, quota-checked, audited (one
-fsync'd record, group-committed) and proxied. Through nginx (config/nginx/ as shipped, Debian's nginx), nginx
-proxies and asks the gateway in authz mode for each decision (auth_request), audited the same way.
+Baseline: the demo upstream (a separate process) called directly over HTTP with the same client, in the same run,
+in slices interleaved with the two faces (direct, gateway, nginx, direct, ...) so that all see the same background.
+Through the gateway every request is authenticated and authorized in process by the engine (coresdk/engine.py),
+quota-checked, audited (one fsync'd record, group-committed) and proxied. Through nginx (config/nginx/ as shipped,
+Debian's nginx), nginx proxies and asks the gateway in authz mode for each decision (auth_request), audited the
+same way.
 Authorize: the same decisions on two sidecars, one with the built-in rules only and one with config/policies in
 the in-process Rego engine, against an empty unary call as floor.
-Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C] [--no-audit]
+Run: .venv/bin/python -m bench.gateway [--requests N] [--concurrency C] [--no-audit] [--profile]
+--profile: afterwards, the gateway case and the nginx (authz mode) case run again for ~5 s each, at C and at 1 in
+flight, while py-spy samples the gateway process (bench.where), and where its time goes is printed by owner.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections import Counter
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -25,7 +34,8 @@ from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.authenticate import pct
-from bench.load import run_load
+from bench.load import run_interleaved, run_load
+from bench.where import Profile, collect, record, report
 from coresdk.v1 import common_pb2, policy_pb2, policy_pb2_grpc
 from tests.support.gateway import GatewayProcess
 from tests.support.jwks_server import JwksServer
@@ -56,7 +66,40 @@ class DemoUpstream:
         self.proc.wait(10)
 
 
-async def http_case(url: str, headers: dict[str, str], n: int, concurrency: int) -> tuple[float, list[float]]:
+async def http_cases(
+    faces: dict[str, tuple[str, dict[str, str]]], n: int, concurrency: int
+) -> dict[str, tuple[float, list[float]]]:
+    """Each face n calls, measured in interleaved slices (direct, gateway, nginx, direct, ...), so the baseline and
+    the faces compared with it see the same background load on a shared machine."""
+    async with contextlib.AsyncExitStack() as stack:
+        calls = {}
+        for name, (url, headers) in faces.items():
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+            )
+
+            async def call(
+                _: int, session: aiohttp.ClientSession = session, url: str = url, headers: dict[str, str] = headers
+            ) -> None:
+                async with session.get(url, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"{url} answered {resp.status}")
+
+            await run_load(min(200, n), concurrency, call)  # warm up connections and caches
+            calls[name] = call
+        return await run_interleaved(n, concurrency, calls)
+
+
+def busy(profile: Profile) -> Profile:
+    """Without the samples of threads that were only waiting (an idle thread pool's workers park in threading.py)."""
+    owners = Counter({k: v for k, v in profile.owners.items() if k != "threads"})
+    return Profile(sum(owners.values()), owners, profile.ours)
+
+
+async def profiled_case(url: str, headers: dict[str, str], concurrency: int, pid: int, title: str) -> str:
+    """The case again for ~5 s while py-spy samples the process `pid`; where its time goes, by owner."""
+    seconds = 5.0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -66,8 +109,20 @@ async def http_case(url: str, headers: dict[str, str], n: int, concurrency: int)
                 if resp.status != 200:
                     raise RuntimeError(f"{url} answered {resp.status}")
 
-        await run_load(min(200, n), concurrency, call)  # warm up connections and caches
-        return await run_load(n, concurrency, call)
+        await run_load(200, concurrency, call)
+        recording = record(pid, seconds, rate=100)  # a low rate: py-spy --native stops the process per sample
+        await asyncio.sleep(0.3)  # py-spy attaches
+        done = 0
+        started = time.perf_counter()
+        latencies: list[float] = []
+        while time.perf_counter() - started < seconds + 0.5:
+            _, lat = await run_load(500, concurrency, call)
+            latencies.extend(lat)
+            done += 500
+        rate = done / (time.perf_counter() - started)
+        profile = busy(await asyncio.to_thread(collect, recording))
+    summary = f"{rate:.0f} req/s, p50 {pct(latencies, 0.5):.0f} µs, p99 {pct(latencies, 0.99):.0f} µs"
+    return report(f"{title}, {concurrency} in flight ({summary}; idle threads left out)", profile, top=14)
 
 
 async def authorize_case(target: str, n: int) -> tuple[float, float, list[float]]:
@@ -94,7 +149,17 @@ async def authorize_case(target: str, n: int) -> tuple[float, float, list[float]
     return rate, floor, lat
 
 
-async def main(n: int, concurrency: int, audit: bool) -> None:
+def bench_routes() -> Path:
+    """config/routes.json with a plan no run exhausts: the quota is checked on every request as shipped, but a
+    benchmark measures what a request costs, not how many the example plan allows (1000/s, burst 10000)."""
+    routes = json.loads((ROOT / "config" / "routes.json").read_text())
+    routes["plans"] = {name: {"requests_per_minute": 60_000_000, "burst": 1_000_000} for name in routes["plans"]}
+    path = Path(tempfile.mkdtemp(prefix="coresdk-bench-")) / "routes.json"
+    path.write_text(json.dumps(routes))
+    return path
+
+
+async def main(n: int, concurrency: int, audit: bool, profile: bool = False) -> None:
     key = SigningKey.rsa("bench", "RS256")
     jwks = JwksServer()
     jwks.keys = [key.jwk()]
@@ -111,14 +176,17 @@ async def main(n: int, concurrency: int, audit: bool) -> None:
         }
     )
     upstream = DemoUpstream()
+    routes = bench_routes()
     gateway = GatewayProcess(
         upstream,
         sidecar,
+        routes_file=routes,
         env={"CORESDK_LOG_LEVEL": "WARNING", "CORESDK_GATEWAY_AUDIT": "true" if audit else "false"},
     )
     authz = GatewayProcess(
         upstream,
         sidecar,
+        routes_file=routes,
         env={
             "CORESDK_LOG_LEVEL": "WARNING",
             "CORESDK_GATEWAY_AUDIT": "true" if audit else "false",
@@ -129,14 +197,28 @@ async def main(n: int, concurrency: int, audit: bool) -> None:
     nginx = NginxProcess(authz.port, upstream.port, free_port())
     headers = {"Authorization": f"Bearer {key.sign(claims())}"}
     try:
-        direct_rate, direct_lat = await http_case(f"http://127.0.0.1:{upstream.port}/v1/orders", {}, n, concurrency)
-        gw_rate, gw_lat = await http_case(f"{gateway.url}/v1/orders", headers, n, concurrency)
-        one_direct, one_direct_lat = await http_case(f"http://127.0.0.1:{upstream.port}/v1/orders", {}, n // 4, 1)
-        one_gw, one_gw_lat = await http_case(f"{gateway.url}/v1/orders", headers, n // 4, 1)
-        ngx_rate, ngx_lat = await http_case(f"{nginx.url}/v1/orders", headers, n, concurrency)
-        one_ngx, one_ngx_lat = await http_case(f"{nginx.url}/v1/orders", headers, n // 4, 1)
+        faces = {
+            "direct": (f"http://127.0.0.1:{upstream.port}/v1/orders", {}),
+            "gateway": (f"{gateway.url}/v1/orders", headers),
+            "nginx": (f"{nginx.url}/v1/orders", headers),
+        }
+        many = await http_cases(faces, n, concurrency)
+        one = await http_cases(faces, n // 2, 1)
+        (direct_rate, direct_lat), (gw_rate, gw_lat), (ngx_rate, ngx_lat) = many.values()
+        (one_direct, one_direct_lat), (one_gw, one_gw_lat), (one_ngx, one_ngx_lat) = one.values()
         builtin, floor_a, builtin_lat = await authorize_case(sidecar.target, n)
         rego, floor_b, rego_lat = await authorize_case(rego_sidecar.target, n)
+        profiles = []
+        if profile:
+            for c in (concurrency, 1):
+                profiles.append(
+                    await profiled_case(f"{gateway.url}/v1/orders", headers, c, gateway.proc.pid, "the gateway")
+                )
+                profiles.append(
+                    await profiled_case(
+                        f"{nginx.url}/v1/orders", headers, c, authz.proc.pid, "the gateway in authz mode behind nginx"
+                    )
+                )
     finally:
         nginx.stop()
         authz.stop()
@@ -187,6 +269,8 @@ async def main(n: int, concurrency: int, audit: bool) -> None:
         "targets: in-process gateway >= 0.35x throughput at 16 in flight and p99 <= 4x at 1 in flight; "
         f"nginx mode >= 0.5x and <= 3x (n={n})"
     )
+    for text in profiles:
+        print(text)
 
 
 if __name__ == "__main__":
@@ -194,5 +278,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-audit", action="store_true", help="gateway without its per-request audit record")
+    parser.add_argument(
+        "--profile", action="store_true", help="then sample the gateway with py-spy (bench.where) while each face runs"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.concurrency, not args.no_audit))
+    asyncio.run(main(args.requests, args.concurrency, not args.no_audit, args.profile))

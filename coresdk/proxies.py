@@ -9,6 +9,7 @@ the client. A client cannot push its own guess past a proxy that appends (as the
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,7 @@ class TrustedProxies:
         return chain[0] if chain else peer
 
 
+@functools.lru_cache(maxsize=4096)  # the same few peers on every request; an address object is immutable
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text)

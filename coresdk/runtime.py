@@ -19,7 +19,7 @@ from coresdk.errors import ConfigError
 C = TypeVar("C")
 
 
-async def listen(runner: web.AppRunner, addr: str, variable: str) -> None:
+async def listen(runner: web.BaseRunner, addr: str, variable: str) -> None:
     """Bind an HTTP listener; an address that cannot be bound is a configuration error naming its variable."""
     host, port = split_host_port(addr, variable)
     try:

@@ -13,8 +13,11 @@ leaves; a forwarded answer is audited once the upstream's status is known. Nothi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import logging
-import uuid
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from urllib.parse import unquote_plus
 
@@ -22,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from coresdk import reasons
+from coresdk.audit.record import new_record_id
 from coresdk.config.gateway import GatewayConfig, load_gateway_config
 from coresdk.engine import Engine
 from coresdk.errors import CoreSDKError
@@ -41,8 +45,9 @@ from gateway.refusals import Refusal, refusal_response
 from gateway.routes import RouteTable
 
 log = logging.getLogger("coresdk.gateway")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 AUTHZ_PATH = "/coresdk/authz"
+GC_YOUNG_THRESHOLD = 7000  # Python's default is 700
 
 
 class Gateway:
@@ -57,6 +62,11 @@ class Gateway:
             else MemoryQuota(config.entitlements.plans)
         )
         self.engine = Engine(config.engine)
+        # Every answer waits for its record; the thread handoff and wake-up cost more than the fsync at low
+        # concurrency. Proxy mode: a group of one is written in the event loop, larger ones in the worker thread so
+        # decisions and the upstream hop go on during the fsync; authz mode: every group in the loop (each measured
+        # the faster at 16 in flight: ~3000 vs ~2600 req/s, and ~3600 vs ~3050).
+        self.engine.audit.write_in_loop = 1 if config.mode != "authz" else sys.maxsize
         self.auditor = RequestAuditor(self.engine) if config.audit else None
         self.pipeline = Pipeline(
             RouteTable(config.routes),
@@ -76,9 +86,16 @@ class Gateway:
             return True
         return await self.auditor.append(record, status)
 
-    async def lifecycle(self, _: web.Application) -> AsyncIterator[None]:
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        # The upstream hop relays what the client sent and what the upstream answered: no cookie jar (one client's
+        # cookies never reach another's request), no headers of aiohttp's own (User-Agent, Accept, Accept-Encoding),
+        # bodies as they came (no decompression).
         session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds), auto_decompress=False
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
         )
         self.proxy = Proxy(session, self.config.max_body_bytes, self.config.trusted_proxies, self.audited)
         if isinstance(self.quotas, PostgresQuota):
@@ -89,16 +106,16 @@ class Gateway:
         await self.quotas.close()
         await session.close()
 
-    async def readyz(self, _: web.Request) -> web.Response:
+    async def readyz(self, _: web.BaseRequest) -> web.Response:
         """503 until the engine can decide: every issuer's keys, the revocation feed and the audit journal ready."""
         checks = self.engine.readiness()
         ready = all(checks.values())
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
-    def new_record(self, request: web.Request, method: str, raw_target: str) -> RequestRecord:
+    def new_record(self, request: web.BaseRequest, method: str, raw_target: str) -> RequestRecord:
         # The raw target goes to the audit record: the sidecar masks metadata before hashing, so it is masked once.
         return RequestRecord(
-            request_id=str(uuid.uuid4()),
+            request_id=new_record_id(),  # a version-4 UUID, formatted without a UUID object
             method=method,
             target=unquote_plus(raw_target),
             ip=self.config.trusted_proxies.client_address(request.remote or "", request.headers),
@@ -111,7 +128,7 @@ class Gateway:
             log.error("refusal not audited request_id=%s status=%d", record.request_id, refusal.status)
         return refusal_for_nginx(refusal) if nginx else refusal_response(refusal)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Proxy mode."""
         record = self.new_record(request, request.method, request.raw_path)
         try:
@@ -149,7 +166,7 @@ class Gateway:
             return await self.refuse(refusal, record)
 
     async def forward_mcp(
-        self, request: web.Request, target: Target, verdict: Verdict, record: RequestRecord, base: str
+        self, request: web.BaseRequest, target: Target, verdict: Verdict, record: RequestRecord, base: str
     ) -> web.StreamResponse:
         """An MCP endpoint: every JSON-RPC message judged (gateway.mcp), every tool call audited before anything is
         forwarded, the body forwarded exactly as it came, a tools/list answer filtered to what the caller may use."""
@@ -193,7 +210,7 @@ class Gateway:
             return False
         return True
 
-    async def decide_for_nginx(self, request: web.Request) -> web.StreamResponse:
+    async def decide_for_nginx(self, request: web.BaseRequest) -> web.StreamResponse:
         """Authz mode: GET /coresdk/authz from nginx's auth_request."""
         record = self.new_record(
             request, request.headers.get("X-Original-Method", "?"), request.headers.get("X-Original-URI", "")
@@ -237,15 +254,18 @@ class Gateway:
             )
 
 
-@web.middleware
-async def hardening(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def hardening(request: web.BaseRequest, handler: Handler) -> web.StreamResponse:
+    """Around every request: no exception and no stack trace leaves as such, and the gateway's own answers carry
+    its security headers (a forwarded answer keeps the upstream's)."""
     try:
         response = await handler(request)
     except web.HTTPRequestEntityTooLarge:
         response = refusal_response(Refusal(413, "request_too_large", "body too large", reasons.BODY_TOO_LARGE))
     except web.HTTPException as exc:
         response = web.json_response(
-            {"error": exc.reason.lower().replace(" ", "_"), "error_description": exc.reason}, status=exc.status
+            {"error": exc.reason.lower().replace(" ", "_"), "error_description": exc.reason},
+            status=exc.status,
+            headers={"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None,
         )
     except Exception:
         log.exception("unhandled gateway error path=%s", request.path)
@@ -257,38 +277,63 @@ async def hardening(request: web.Request, handler: Handler) -> web.StreamRespons
     return response
 
 
-GATEWAY = web.AppKey("gateway", Gateway)
+async def healthz(_: web.BaseRequest) -> web.Response:
+    return web.json_response({"status": "ok"})
 
 
-def build_app(gateway: Gateway) -> web.Application:
-    app = web.Application(middlewares=[hardening], client_max_size=gateway.config.max_body_bytes)
-    app[GATEWAY] = gateway
-    app.cleanup_ctx.append(gateway.lifecycle)
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    if gateway.config.mode == "authz":
-        app.router.add_get("/healthz", healthz)
-        app.router.add_get("/readyz", gateway.readyz)
-        app.router.add_get(AUTHZ_PATH, gateway.decide_for_nginx)
+def build_handler(gateway: Gateway) -> Handler:
+    """The one handler of aiohttp's low-level server: no application, router or middleware chain per request (~14
+    µs of CPU each, measured). Proxy mode: every request to Gateway.handle; authz mode: three exact GET paths."""
+    if gateway.config.mode != "authz":
+        dispatch: Handler = gateway.handle
     else:
-        app.router.add_route("*", "/{tail:.*}", gateway.handle)
-    return app
+        routes: dict[str, Handler] = {
+            "/healthz": healthz,
+            "/readyz": gateway.readyz,
+            AUTHZ_PATH: gateway.decide_for_nginx,
+        }
+
+        async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
+            route = routes.get(request.path)
+            if route is None:
+                raise web.HTTPNotFound()
+            if request.method not in ("GET", "HEAD"):
+                raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
+            return await route(request)
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        return await hardening(request, dispatch)
+
+    return handler
 
 
 async def serve(config: GatewayConfig) -> None:
     stop = stop_signal()
-    runner = web.AppRunner(
-        build_app(Gateway(config)),
-        access_log=None,
-        handler_cancellation=True,
-        max_line_size=config.max_header_bytes,
-        max_field_size=config.max_header_bytes,
-        max_headers=config.max_headers,
-    )
-    await runner.setup()
-    await listen(runner, config.addr, "CORESDK_GATEWAY_ADDR")
+    gateway = Gateway(config)
+    async with gateway.running():
+        server = web.Server(
+            build_handler(gateway),
+            access_log=None,
+            handler_cancellation=True,
+            max_line_size=config.max_header_bytes,
+            max_field_size=config.max_header_bytes,
+            max_headers=config.max_headers,
+        )
+        runner = web.ServerRunner(server)
+        await runner.setup()
+        await listen(runner, config.addr, "CORESDK_GATEWAY_ADDR")
+        await _serving(config, stop)
+        await runner.cleanup()
+
+
+async def _serving(config: GatewayConfig, stop: asyncio.Event) -> None:
+    # Everything built at start-up (modules, the engine, the route table) lives as long as the process: out of the
+    # collector's way, so a full collection scans only what requests left behind (was 20-40 ms: a p99 spike). A
+    # request leaves no cycles behind, so the youngest generation is collected ten times less often: each collection
+    # scans the objects of the requests in flight (~0.1 ms), and found nothing to free (measured with DEBUG_SAVEALL).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     log.info(
         "gateway listening addr=%s mode=%s upstream=%s routes=%d audit=%s quotas=%s",
         config.addr,
@@ -299,7 +344,6 @@ async def serve(config: GatewayConfig) -> None:
         "postgresql" if config.quota_database_url else "memory",
     )
     await stop.wait()
-    await runner.cleanup()
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:

@@ -22,7 +22,7 @@ REFUSAL_HEADER = "X-CoreSDK-Refusal"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def original_request(request: web.Request) -> tuple[str, str]:
+def original_request(request: web.BaseRequest) -> tuple[str, str]:
     method = request.headers.get(ORIGINAL_METHOD, "")
     uri = request.headers.get(ORIGINAL_URI, "")
     if method not in METHODS or not uri:

@@ -19,11 +19,11 @@ class BodyTooLarge(InvalidArgument):
         super().__init__(reasons.BODY_TOO_LARGE, f"body exceeds {limit} bytes")
 
 
-def declared_too_large(request: web.Request, limit: int) -> bool:
+def declared_too_large(request: web.BaseRequest, limit: int) -> bool:
     return request.content_length is not None and request.content_length > limit
 
 
-async def bounded_body(request: web.Request, limit: int) -> bytes | StreamReader | None:
+async def bounded_body(request: web.BaseRequest, limit: int) -> bytes | StreamReader | None:
     """None without a body; the stream when its length is declared; the whole chunked body read within the limit."""
     if not request.body_exists:
         return None
@@ -40,7 +40,7 @@ async def bounded_body(request: web.Request, limit: int) -> bytes | StreamReader
     raise BodyTooLarge(limit)
 
 
-async def whole_body(request: web.Request, limit: int) -> bytes:
+async def whole_body(request: web.BaseRequest, limit: int) -> bytes:
     """The whole body within the limit, whatever its framing (for a body the gateway must read before deciding)."""
     body = await bounded_body(request, limit)
     if body is None:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 from coresdk.proxies import TrustedProxies
@@ -23,6 +24,7 @@ HSTS = "max-age=63072000; includeSubDomains"
 Audit = Callable[[RequestRecord, int], Awaitable[bool]]
 Rewrite = Callable[[str, bytes], bytes]  # (content type, whole answer) → answer to relay
 MAX_REWRITE = 16 * 1024 * 1024
+MAX_WHOLE = 64 * 1024  # an answer up to this declared length is read whole and relayed in one write; longer: streamed
 
 
 class Proxy:
@@ -34,7 +36,7 @@ class Proxy:
 
     async def forward(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         base: str,
         target: Target,
         identity: Mapping[str, str],
@@ -52,7 +54,7 @@ class Proxy:
             except BodyTooLarge as err:
                 raise Refusal(413, "request_too_large", err.message, err.reason) from None
         sent_proto = request.headers.get("X-Forwarded-Proto", "")
-        trusted = self._trusted.trusts(request.remote or "")
+        trusted = bool(self._trusted.networks) and self._trusted.trusts(request.remote or "")
         headers = upstream_headers(
             request.headers,
             identity,
@@ -70,19 +72,23 @@ class Proxy:
             ) as upstream:
                 if not await self._audit(record, upstream.status):
                     raise unavailable("the audit trail", "AUDIT_UNAVAILABLE")
-                relayed = True
-                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                relay = CIMultiDict[str]()
                 for k, v in upstream.headers.items():
                     if k.lower() not in HOP_BY_HOP:
-                        response.headers.add(k, v)
-                response.headers["Strict-Transport-Security"] = HSTS
+                        relay.add(k, v)
+                relay["Strict-Transport-Security"] = HSTS
                 if rewrite is not None:
                     data = rewrite(upstream.headers.get("Content-Type", ""), await upstream.content.read(MAX_REWRITE))
-                    response.content_length = len(data)
-                    await response.prepare(request)
-                    await response.write(data)
-                    await response.write_eof()
-                    return response
+                    relayed = True
+                    return await _whole(request, upstream, relay, data)
+                length = upstream.content_length
+                if length is not None and length <= MAX_WHOLE and _has_body(request.method, upstream.status):
+                    # a small answer of declared length: read whole, relayed with its length in one write
+                    data = await upstream.read()  # an answer cut short is ClientPayloadError: 502, nothing sent yet
+                    relayed = True
+                    return await _whole(request, upstream, relay, data)
+                relayed = True
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=relay)
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_chunked(65536):
                     await response.write(chunk)
@@ -94,3 +100,17 @@ class Proxy:
                 raise
             record.outcome = "error"
             raise Refusal(502, "bad_gateway", "the upstream did not answer", "UPSTREAM_UNAVAILABLE") from None
+
+
+def _has_body(method: str, status: int) -> bool:
+    return method != "HEAD" and status >= 200 and status not in (204, 304)
+
+
+async def _whole(
+    request: web.BaseRequest, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str], data: bytes
+) -> web.StreamResponse:
+    """The answer relayed whole: headers and body leave in one write, with their Content-Length."""
+    response = web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=data)
+    await response.prepare(request)  # prepared here: the gateway's own defaults (hardening) are not added
+    await response.write_eof()
+    return response

@@ -37,6 +37,10 @@ class AuditLog:
         self._broken: str | None = "not started"
         self.unshipped: deque[JournalEntry] = deque()
         self._listeners: list[Callable[[], None]] = []
+        # A group of at most this many appends is written and fsynced in the event loop's own thread, without the
+        # thread handoff and loop wake-up (for a process whose answers wait for their records anyway: the gateway);
+        # larger groups, and every group by default (0), in a worker thread, so other work goes on during the fsync.
+        self.write_in_loop = 0
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -91,7 +95,10 @@ class AuditLog:
                     entries.append(JournalEntry(chain_id, record.seq, record.record_hash, record.canonical))
                 sealed_per_request.append(sealed)
             try:
-                await asyncio.to_thread(self._journal.append, entries)
+                if len(batch) <= self.write_in_loop:
+                    self._journal.append(entries)
+                else:
+                    await asyncio.to_thread(self._journal.append, entries)
             except OSError as exc:
                 self._heads = snapshot
                 log.error("audit journal write failed: %s", exc)
@@ -99,7 +106,8 @@ class AuditLog:
                     if not request.future.done():
                         request.future.set_exception(Unavailable(AUDIT_UNAVAILABLE, "audit journal write failed"))
                 continue
-            self.unshipped.extend(entries)
+            if self._listeners:  # a shipper drains unshipped (on_commit); without one it only grew, forever
+                self.unshipped.extend(entries)
             for request, sealed in zip(batch, sealed_per_request, strict=True):
                 if not request.future.done():
                     request.future.set_result(sealed)

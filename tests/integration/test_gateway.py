@@ -243,3 +243,104 @@ def test_malformed_request_shapes_are_refused(gateway: GatewayProcess, keys: dic
     for raw in shapes:
         answer = raw_exchange(gateway.port, raw.encode())
         assert answer.split(" ")[1] == "400", (raw[:60], answer[:120])
+
+
+class AnsweringUpstream:
+    """An application whose answers the test chooses: a cookie for whoever calls, and a body of a given size."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        self.port = free_port()
+        self.seen: list[dict[str, str]] = []
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            self.seen.append(dict(request.headers))
+            size = int(request.query.get("size", "2"))
+            if request.query.get("chunked"):
+                response = web.StreamResponse(headers={"Set-Cookie": "session=for-the-first-caller"})
+                response.enable_chunked_encoding()
+                await response.prepare(request)
+                for _ in range(size // 1000):
+                    await response.write(b"c" * 1000)
+                await response.write_eof()
+                return response
+            return web.Response(body=b"b" * size, headers={"Set-Cookie": "session=for-the-first-caller"})
+
+        async def start() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", answer)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+
+def test_answers_are_relayed_as_the_upstream_sent_them_and_nothing_is_added_or_kept(
+    sidecar: SidecarProcess, keys: dict[str, SigningKey]
+) -> None:
+    """Small answers go whole with their length, long and chunked ones are streamed; the hop adds
+    no headers of its own (User-Agent, Accept, Accept-Encoding) and keeps no cookie of one caller for the next."""
+    app = AnsweringUpstream()
+    gw = GatewayProcess(app, sidecar)
+    try:
+        for size in (0, 2, 65536, 65537, 300_000):
+            resp = requests.get(f"{gw.url}/v1/orders?size={size}", headers=bearer(keys), timeout=10)
+            assert resp.status_code == 200, resp.text
+            assert resp.content == b"b" * size
+            assert resp.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+            assert resp.headers["Set-Cookie"] == "session=for-the-first-caller"
+            assert "Cache-Control" not in resp.headers  # the gateway's own defaults are for its own answers only
+            if size <= 65536:
+                assert resp.headers["Content-Length"] == str(size)
+        resp = requests.get(f"{gw.url}/v1/orders?size=5000&chunked=1", headers=bearer(keys), timeout=10)
+        assert resp.status_code == 200 and resp.content == b"c" * 5000
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:  # no User-Agent, no Accept
+            token = bearer(keys)["Authorization"]
+            sock.sendall(
+                f"GET /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n".encode()
+            )
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200")
+        seen = {k.lower() for k in app.seen[-1]}
+        assert not seen & {"user-agent", "accept", "accept-encoding", "cookie"}, seen
+        assert all("Cookie" not in h for h in app.seen)  # no caller sent one, so none reached the application
+    finally:
+        gw.stop()
+
+
+def test_authz_mode_answers_only_its_three_paths(
+    upstream: Upstream, sidecar: SidecarProcess, keys: dict[str, SigningKey]
+) -> None:
+    """The decision endpoint, health and readiness, by GET (or HEAD); any other path is a 404 and any other method a
+    405 naming the allowed ones, both JSON with the gateway's own headers; nothing reaches the application."""
+    authz = GatewayProcess(upstream, sidecar, env={"CORESDK_GATEWAY_MODE": "authz"})
+    before = len(upstream.seen)
+    try:
+        ok = requests.get(
+            f"{authz.url}/coresdk/authz",
+            headers={**bearer(keys), "X-Original-Method": "GET", "X-Original-URI": "/v1/orders"},
+            timeout=10,
+        )
+        assert ok.status_code == 200 and ok.headers["X-User-ID"] == "user-42"
+        assert requests.get(f"{authz.url}/healthz", timeout=10).json() == {"status": "ok"}
+        assert requests.head(f"{authz.url}/readyz", timeout=10).status_code == 200
+        missing = requests.get(f"{authz.url}/v1/orders", headers=bearer(keys), timeout=10)
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+        assert missing.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+        assert missing.headers["Cache-Control"] == "no-store"
+        posted = requests.post(f"{authz.url}/coresdk/authz", headers=bearer(keys), timeout=10)
+        assert posted.status_code == 405 and posted.json()["error"] == "method_not_allowed"
+        assert posted.headers["Allow"] == "GET,HEAD"
+        assert posted.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        authz.stop()
+    assert upstream.seen[before:] == []
