@@ -24,6 +24,24 @@ class AccessToken:
     record: AccessRecord
 
 
+@dataclass(frozen=True)
+class PendingAccess:
+    """An access token whose record is known (jti, times) while its signature is still being made in a thread."""
+
+    record: AccessRecord
+    signed: asyncio.Future[AccessToken]
+
+    def abandon(self) -> None:
+        """The token will not be handed out: stop waiting for it (a signature already running is discarded)."""
+        self.signed.cancel()
+        self.signed.add_done_callback(_discard)
+
+
+def _discard(future: asyncio.Future[AccessToken]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so that asyncio does not log it as never retrieved
+
+
 class TokenIssuer:
     def __init__(self, config: ControlPlaneConfig, keys: KeyManager, server_keys: ServerKeys) -> None:
         self._config = config
@@ -33,8 +51,18 @@ class TokenIssuer:
         self._signers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sign")
 
     async def access_async(self, **kwargs: Any) -> AccessToken:
+        return await self.begin_access(**kwargs).signed
+
+    def begin_access(self, **kwargs: Any) -> PendingAccess:
+        """Start signing in the pool; the record (drawn jti, issue and expiry times) is known at once, so the caller
+        can record the token while it is being signed and hand it out only when both are done."""
+        jti = secrets.token_urlsafe(16)
+        record = self._record(
+            jti, kwargs["family_id"], kwargs["client_id"], kwargs["subject"], kwargs["scopes"], kwargs["now"]
+        )
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._signers, functools.partial(self.access, **kwargs))
+        signed = loop.run_in_executor(self._signers, functools.partial(self.access, jti=jti, **kwargs))
+        return PendingAccess(record, signed)
 
     def access(
         self,
@@ -46,8 +74,9 @@ class TokenIssuer:
         roles: tuple[str, ...],
         family_id: str | None,
         now: float,
+        jti: str | None = None,
     ) -> AccessToken:
-        jti = secrets.token_urlsafe(16)
+        jti = jti or secrets.token_urlsafe(16)
         ttl = self._config.access_token_ttl
         token = mint_access_token(
             self._keys.active,
@@ -62,8 +91,14 @@ class TokenIssuer:
             now=now,
             jti=jti,
         )
+        return AccessToken(token, self._record(jti, family_id, client_id, subject, scopes, now))
+
+    def _record(
+        self, jti: str, family_id: str | None, client_id: str, subject: str, scopes: tuple[str, ...], now: float
+    ) -> AccessRecord:
+        """What the store keeps of an access token: the same whether it is made before or with the signature."""
         issued = float(int(now))
-        return AccessToken(token, AccessRecord(jti, family_id, client_id, subject, scopes, issued, issued + ttl))
+        return AccessRecord(jti, family_id, client_id, subject, scopes, issued, issued + self._config.access_token_ttl)
 
     def refresh(self, family: TokenFamily, now: float) -> tuple[str, RefreshRecord]:
         raw = new_token()
