@@ -1,6 +1,6 @@
 """client_credentials grants per second at 32 in flight, SQLite and PostgreSQL, against raw RS256 signing.
 
-Run: .venv/bin/python -m bench.token_endpoint [--requests N] [--algs RS256,PS256,ES256]
+Run: .venv/bin/python -m bench.token_endpoint [--requests N] [--algs RS256,PS256,ES256] [--client wrk|aiohttp]
      .venv/bin/python -m bench.token_endpoint --replicas [--requests N]   (1, 2, 3 replicas on one PostgreSQL)
      .venv/bin/python -m bench.token_endpoint --profile   (SQLite and PostgreSQL RS256 again, ~5 s each, py-spy)
 
@@ -8,9 +8,13 @@ Each signing algorithm (CORESDK_SIGNING_ALG) runs on both stores with an initial
 RS256 and PS256, P-256 for ES256); every ratio is against raw in-process RS256 signing (PyJWT, one thread, the same
 RSA-2048 size) measured in the same run, and the raw rate of each algorithm is printed beside it.
 
-The load generator is an aiohttp client (keep-alive, one connection per in-flight request) in this process, on
-the same cores as the control plane; every case prints the CPU both took per grant (the server's from
-/proc/<pid>/stat, the client's from this process's own clock), so what the client takes from the server is known.
+The load generator runs on the same two cores as the control plane, so what it costs is taken from the server:
+`--client wrk` (the default when Debian's wrk is installed) is wrk with one thread and 32 keep-alive HTTP/1.1
+connections sending the same POST (client_secret_basic, form body), each case for about as long as --requests
+grants take, and any answer other than 200 fails the run; `--client aiohttp` is the aiohttp client in this process
+(32 workers on keep-alive connections, n grants), the load generator of the numbers measured before wrk. Every
+case prints the CPU the server (its threads and signer processes, from /proc) and the load generator took per
+grant. The raw signing baseline is the same in both.
 
 With --profile the SQLite and PostgreSQL RS256 cases run again for about five seconds each while bench.where
 samples the control-plane process (py-spy --native), and the time is charged to its owner (our code, aiohttp,
@@ -28,11 +32,15 @@ import asyncio
 import base64
 import functools
 import os
+import re
+import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import jwt
@@ -84,14 +92,19 @@ UNLIMITED = {
 class Run:
     rate: float  # grants per second
     p99_ms: float
-    server_cpu_ms: float  # control-plane CPU (all its threads) per grant
+    server_cpu_ms: float  # control-plane CPU (all its threads and its signer processes) per grant
     client_cpu_ms: float  # load generator CPU per grant
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all threads together (/proc/<pid>/stat fields 14 and 15)."""
+    """utime + stime of a process and its running children (the control plane's signer processes), all threads
+    together (/proc/<pid>/stat fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += (task / "children").read_text().split()
+    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 async def grants(
@@ -145,6 +158,62 @@ async def grants(
     return Run(done / elapsed, latencies[int(0.99 * done)] * 1000, 1000 * server_cpu / done, 1000 * client_cpu / done)
 
 
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Authorization"] = "Basic {basic}"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+"""
+_WRK_LATENCY = re.compile(r"^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk(url: str, script: Path, seconds: float, concurrency: int) -> tuple[str, float]:
+    """wrk's report and the CPU seconds it used (one thread, `concurrency` keep-alive connections)."""
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed:\n{out}")
+    return out, usage.ru_utime + usage.ru_stime
+
+
+def grants_wrk(
+    cp: ControlPlaneProcess, seconds: float, concurrency: int, on_start: Callable[[], object] | None = None
+) -> Run:
+    """The same requests from wrk (HTTP/1.1, keep-alive, `concurrency` connections each with one request in
+    flight): every answer must be a 200, or the run fails."""
+    assert cp.proc is not None
+    app = cp.create_app(name="bench", scopes=["a:read"], grant_types=["client_credentials"])
+    basic = base64.b64encode(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
+    url = f"{cp.url}/v1/oauth/token"
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "grant.lua"
+        script.write_text(WRK_SCRIPT.format(basic=basic))
+        _wrk(url, script, 1, concurrency)  # warm up
+        if on_start is not None:
+            on_start()
+        server0 = _cpu_seconds(cp.proc.pid)
+        out, client_cpu = _wrk(url, script, seconds, concurrency)
+        server_cpu = _cpu_seconds(cp.proc.pid) - server0
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"grants failed under wrk:\n{out}")
+    done = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    p99 = _WRK_LATENCY.search(out)
+    assert p99 is not None, out
+    return Run(rate, float(p99[1]) * _UNIT_MS[p99[2]], 1000 * server_cpu / done, 1000 * client_cpu / done)
+
+
+def load(client: str, cp: ControlPlaneProcess, n: int, seconds: float | None = None, **kw: Any) -> Run:
+    """One case's load: wrk for `seconds` (default: about as long as n grants take), or the aiohttp client."""
+    if client == "wrk":
+        return grants_wrk(cp, seconds or max(3.0, n / 1000), 32, **kw)
+    return asyncio.run(grants(cp, n, 32, seconds=seconds, **kw))
+
+
 def _control_plane(pg: PostgresCluster, root: Path, backend: str, alg: str) -> ControlPlaneProcess:
     """A fresh control plane on its own SQLite file or PostgreSQL database, with an initial key for `alg`."""
     directory = root / f"{backend}-{alg}"
@@ -154,10 +223,18 @@ def _control_plane(pg: PostgresCluster, root: Path, backend: str, alg: str) -> C
     return ControlPlaneProcess(directory, url, **env)
 
 
-LOAD_GENERATOR = "aiohttp client in this process (keep-alive, 32 connections)"
+LOAD_GENERATORS = {
+    "aiohttp": "aiohttp client in this process (keep-alive, 32 connections)",
+    "wrk": "wrk, one thread, 32 keep-alive HTTP/1.1 connections, the same POST (a Lua script sets method, body and"
+    " headers)",
+}
 
 
-def main(n: int, algs: tuple[str, ...]) -> None:
+def default_client() -> str:
+    return "wrk" if shutil.which("wrk") else "aiohttp"
+
+
+def main(n: int, algs: tuple[str, ...], client: str) -> None:
     results = []
     pg = PostgresCluster()
     try:
@@ -166,14 +243,14 @@ def main(n: int, algs: tuple[str, ...]) -> None:
                 for backend in ("sqlite", "postgres"):
                     cp = _control_plane(pg, Path(tmp), backend, alg)
                     try:
-                        run = asyncio.run(grants(cp, n, 32))
+                        run = load(client, cp, n)
                     finally:
                         cp.stop()
                     results.append((alg, backend, run))
     finally:
         pg.stop()
     raw = {alg: raw_signing_rate(max(500, n // 2), alg) for alg in dict.fromkeys(("RS256", *algs))}
-    print(f"\nload generator: {LOAD_GENERATOR}")
+    print(f"\nload generator: {LOAD_GENERATORS[client]}")
     print(f"\n{'case':<56} {'grants/s':>9} {'p99 ms':>8} {'ratio':>16} {'CPU ms/grant server':>20} {'client':>7}")
     for alg, backend, run in results:
         case = f"client_credentials, 32 in flight, {backend}, {alg}"
@@ -193,7 +270,7 @@ def _sample(recordings: list[Recording], pid: int, seconds: float) -> None:
     recordings.append(record(pid, seconds, rate=PROFILE_RATE))
 
 
-def main_profile(seconds: float) -> None:
+def main_profile(seconds: float, client: str) -> None:
     """SQLite and PostgreSQL RS256 again for `seconds` each, the control plane sampled by py-spy meanwhile."""
     reports = []
     pg = PostgresCluster()
@@ -205,7 +282,7 @@ def main_profile(seconds: float) -> None:
                 recordings: list[Recording] = []
                 try:
                     start = functools.partial(_sample, recordings, cp.proc.pid, seconds)
-                    run = asyncio.run(grants(cp, 0, 32, seconds=seconds, on_start=start))
+                    run = load(client, cp, 0, seconds=seconds, on_start=start)
                 finally:
                     cp.stop()
                 title = (
@@ -215,7 +292,7 @@ def main_profile(seconds: float) -> None:
                 reports.append(report(title, collect(recordings[0]), top=16))
     finally:
         pg.stop()
-    print(f"\nload generator: {LOAD_GENERATOR}")
+    print(f"\nload generator: {LOAD_GENERATORS[client]}")
     for text in reports:
         print(text)
 
@@ -247,14 +324,20 @@ if __name__ == "__main__":
     parser.add_argument("--replicas", action="store_true", help="1, 2 and 3 replicas on one PostgreSQL")
     parser.add_argument("--profile", action="store_true", help="sample the control plane (SQLite, PostgreSQL RS256)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each profiled case")
+    parser.add_argument(
+        "--client",
+        choices=sorted(LOAD_GENERATORS),
+        default=default_client(),
+        help="load generator (default: wrk if installed)",
+    )
     parser.add_argument("--algs", default=",".join(ALGS), help="signing algorithms to run, comma-separated")
     args = parser.parse_args()
     chosen = tuple(a.strip() for a in args.algs.split(",") if a.strip())
     if not chosen or any(a not in ALGS for a in chosen):
         parser.error(f"--algs takes a comma-separated subset of {', '.join(ALGS)}")
     if args.profile:
-        main_profile(args.seconds)
+        main_profile(args.seconds, args.client)
     elif args.replicas:
         main_replicas(args.requests)
     else:
-        main(args.requests, chosen)
+        main(args.requests, chosen, args.client)

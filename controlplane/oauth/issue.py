@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import secrets
@@ -12,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.keys.manager import KeyManager
-from controlplane.keys.mint import mint_access_token
+from controlplane.keys.mint import access_claims, mint_access_token
+from controlplane.keys.signer import ProcessSigners
 from controlplane.secrets import ServerKeys, new_token
 from controlplane.store.models import AccessRecord, RefreshRecord, TokenFamily
 from coresdk.config.controlplane import ControlPlaneConfig
@@ -24,45 +24,80 @@ class AccessToken:
     record: AccessRecord
 
 
-@dataclass(frozen=True)
 class PendingAccess:
-    """An access token whose record is known (jti, times) while its signature is still being made in a thread."""
+    """An access token whose record is known (jti, times) while its signature is still being made."""
 
-    record: AccessRecord
-    signed: asyncio.Future[AccessToken]
+    def __init__(self, record: AccessRecord, signing: asyncio.Future[str]) -> None:
+        self.record = record
+        self.signing = signing  # the compact JWS
+
+    async def signed(self) -> AccessToken:
+        return AccessToken(await self.signing, self.record)
 
     def abandon(self) -> None:
-        """The token will not be handed out: stop waiting for it (a signature already running is discarded)."""
-        self.signed.cancel()
-        self.signed.add_done_callback(_discard)
+        """The token will not be handed out: stop waiting for it (a signature already being made is discarded)."""
+        self.signing.cancel()
+        self.signing.add_done_callback(_discard)
 
 
-def _discard(future: asyncio.Future[AccessToken]) -> None:
+def _discard(future: asyncio.Future[str]) -> None:
     if not future.cancelled():
         future.exception()  # retrieved, so that asyncio does not log it as never retrieved
 
 
 class TokenIssuer:
-    def __init__(self, config: ControlPlaneConfig, keys: KeyManager, server_keys: ServerKeys) -> None:
+    """Access tokens signed here (for_family: the grants that run a transaction around it) or, for
+    client_credentials, in signer processes (controlplane.keys.signer) when given, else in a thread pool."""
+
+    def __init__(
+        self,
+        config: ControlPlaneConfig,
+        keys: KeyManager,
+        server_keys: ServerKeys,
+        signers: ProcessSigners | None = None,
+    ) -> None:
         self._config = config
         self._keys = keys
         self._server_keys = server_keys
-        # RSA signing releases the GIL: a small pool lets signatures use every core while the loop serves I/O.
-        self._signers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sign")
+        self.signers = signers
+        # Without signer processes: RSA releases the GIL while it computes, so a pool lets signatures use a core.
+        self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sign")
 
     async def access_async(self, **kwargs: Any) -> AccessToken:
-        return await self.begin_access(**kwargs).signed
+        return await (await self.begin_access(**kwargs)).signed()
 
-    def begin_access(self, **kwargs: Any) -> PendingAccess:
-        """Start signing in the pool; the record (drawn jti, issue and expiry times) is known at once, so the caller
-        can record the token while it is being signed and hand it out only when both are done."""
+    async def begin_access(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        scopes: tuple[str, ...],
+        tenant_id: str,
+        roles: tuple[str, ...],
+        family_id: str | None,
+        now: float,
+    ) -> PendingAccess:
+        """Start the signature (signer process or pool); the record (drawn jti, issue and expiry times) is known at
+        once, so the caller can record the token while it is being signed and hand it out when both are done."""
         jti = secrets.token_urlsafe(16)
-        record = self._record(
-            jti, kwargs["family_id"], kwargs["client_id"], kwargs["subject"], kwargs["scopes"], kwargs["now"]
+        key = self._keys.active
+        claims = access_claims(
+            issuer=self._config.issuer,
+            subject=subject,
+            audience=self._config.audience,
+            client_id=client_id,
+            scopes=scopes,
+            ttl_seconds=self._config.access_token_ttl,
+            tenant_id=tenant_id,
+            roles=roles,
+            now=now,
+            jti=jti,
         )
-        loop = asyncio.get_running_loop()
-        signed = loop.run_in_executor(self._signers, functools.partial(self.access, jti=jti, **kwargs))
-        return PendingAccess(record, signed)
+        if self.signers is not None:
+            signing = await self.signers.submit(key, claims)
+        else:
+            signing = asyncio.get_running_loop().run_in_executor(self._pool, key.sign_jws, claims)
+        return PendingAccess(self._record(jti, family_id, client_id, subject, scopes, now), signing)
 
     def access(
         self,

@@ -74,8 +74,8 @@ async def test_a_token_whose_record_fails_is_never_handed_out(svc: Services, mon
     started: list[PendingAccess] = []
     begin = svc.issuer.begin_access
 
-    def spy(**kwargs: Any) -> PendingAccess:
-        started.append(begin(**kwargs))
+    async def spy(**kwargs: Any) -> PendingAccess:
+        started.append(await begin(**kwargs))
         return started[-1]
 
     async def unavailable(*_: Any) -> None:
@@ -85,5 +85,5 @@ async def test_a_token_whose_record_fails_is_never_handed_out(svc: Services, mon
     monkeypatch.setattr(svc.store, "record_access", unavailable)
     with pytest.raises(StoreUnavailable):
         await issue_client_token(svc, app, None, time.time())
-    assert len(started) == 1 and started[0].signed.done()  # abandoned: nobody waits for that signature
+    assert len(started) == 1 and started[0].signing.done()  # abandoned: nobody waits for that signature
     assert await events(svc, "issued", app) == []

@@ -23,7 +23,7 @@ async def issue_client_token(
     if not app.confidential:
         raise OAuthError("unauthorized_client", "client_credentials requires a confidential client")
     scopes = requested_scopes(scope, app.scopes)
-    pending = svc.issuer.begin_access(
+    pending = await svc.issuer.begin_access(
         client_id=app.client_id,
         subject=app.client_id,
         scopes=scopes,
@@ -37,5 +37,5 @@ async def issue_client_token(
     except BaseException:
         pending.abandon()
         raise
-    access = await pending.signed
+    access = await pending.signed()
     return svc.issuer.response(access, None)
