@@ -25,6 +25,7 @@ from controlplane.audit.verify import Verifier
 from controlplane.discovery import jwks, metadata
 from controlplane.http import TRUSTED_PROXIES
 from controlplane.keys.manager import KeyManager
+from controlplane.keys.signer import ProcessSigners, SignerUnavailable, default_processes
 from controlplane.oauth.authorize import authorize
 from controlplane.oauth.context import AuditRuntime, Context, ControlPlaneMetrics, Limiter
 from controlplane.oauth.errors import ApiError, OAuthError, error_response
@@ -60,6 +61,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except StoreUnavailable:
         log.error("store unavailable path=%s", request.path)
         return error_response(503, "temporarily_unavailable", "the store is unavailable", {"Retry-After": "5"})
+    except SignerUnavailable as exc:
+        log.error("signer unavailable path=%s: %s", request.path, exc)
+        return error_response(503, "temporarily_unavailable", "the token could not be signed", {"Retry-After": "1"})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -176,7 +180,7 @@ async def build_context(config: ControlPlaneConfig) -> Context:
         store=store,
         server_keys=server_keys,
         keys=keys,
-        issuer=TokenIssuer(config, keys, server_keys),
+        issuer=TokenIssuer(config, keys, server_keys, ProcessSigners(default_processes())),
         metrics=ControlPlaneMetrics(),
         client_limiter=Limiter("client", limits.client_per_second, limits.client_burst, buckets),
         ip_limiter=Limiter("ip", limits.ip_per_second, limits.ip_burst, buckets),
@@ -219,6 +223,9 @@ async def serve(config: ControlPlaneConfig) -> None:
         ctx = await build_context(config)
     except StoreUnavailable as exc:
         raise ConfigError("DATABASE_URL", str(exc)) from None
+    signers = ctx.issuer.signers
+    if signers is not None:
+        await signers.start()  # they exit by themselves when this process does (their sockets close)
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     leadership = ctx.leadership
@@ -243,6 +250,8 @@ async def serve(config: ControlPlaneConfig) -> None:
     await ctx.audit.checkpointer.stop()
     await leadership.stop()
     await ctx.keys.stop()
+    if signers is not None:
+        await signers.close()
     await ctx.store.db.close()
     log.info("control plane stopped")
 

@@ -24,6 +24,36 @@ def mint_access_token(
     now: float | None = None,
     jti: str | None = None,
 ) -> str:
+    """A signed RFC 9068 access token: access_claims(...) signed with key, here."""
+    claims = access_claims(
+        issuer=issuer,
+        subject=subject,
+        audience=audience,
+        client_id=client_id,
+        scopes=scopes,
+        ttl_seconds=ttl_seconds,
+        tenant_id=tenant_id,
+        roles=roles,
+        now=now,
+        jti=jti,
+    )
+    return key.sign_jws(claims)
+
+
+def access_claims(
+    *,
+    issuer: str,
+    subject: str,
+    audience: str,
+    client_id: str,
+    scopes: Sequence[str],
+    ttl_seconds: int,
+    tenant_id: str = "",
+    roles: Sequence[str] = (),
+    now: float | None = None,
+    jti: str | None = None,
+) -> bytes:
+    """The claims of an RFC 9068 access token as the JSON the JWS signs."""
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {
         "iss": issuer,
@@ -39,4 +69,4 @@ def mint_access_token(
         claims["tenant_id"] = tenant_id
     if roles:
         claims["roles"] = list(roles)
-    return key.sign_jws(json.dumps(claims, separators=(",", ":")).encode())
+    return json.dumps(claims, separators=(",", ":")).encode()

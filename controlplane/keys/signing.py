@@ -96,15 +96,25 @@ class SigningKey:
     def sign_jws(self, payload: bytes) -> str:
         """A compact JWS over `payload` (the claims' JSON), as PyJWT would make it, without its per-call work
         (header building and validation, algorithm lookup, key preparation): only the signature is left."""
-        signing_input = self.jws_header + b"." + _b64(payload)
+        signing_input = self.signing_input(payload)
+        return self.compact(signing_input, self.signature(signing_input))
+
+    def signing_input(self, payload: bytes) -> bytes:
+        """The JWS signing input: the encoded header and payload (RFC 7515 §5.1)."""
+        return self.jws_header + b"." + _b64(payload)
+
+    def signature(self, signing_input: bytes) -> bytes:
+        """The JWS signature of the key's algorithm over signing_input (what a signer process makes)."""
         key = self.private_key
         if isinstance(key, ec.EllipticCurvePrivateKey):  # ES256: JWS wants r || s, 32 bytes each (RFC 7518 §3.4)
             r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-            signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        elif self.alg == "PS256":  # RFC 7518 §3.5: MGF1 with SHA-256, salt as long as the hash
-            signature = key.sign(signing_input, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
-        else:
-            signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if self.alg == "PS256":  # RFC 7518 §3.5: MGF1 with SHA-256, salt as long as the hash
+            return key.sign(signing_input, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+        return key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+
+    @staticmethod
+    def compact(signing_input: bytes, signature: bytes) -> str:
         return (signing_input + b"." + _b64(signature)).decode("ascii")
 
     def pem(self) -> bytes:

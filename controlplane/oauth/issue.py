@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import secrets
@@ -12,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.keys.manager import KeyManager
-from controlplane.keys.mint import mint_access_token
+from controlplane.keys.mint import access_claims, mint_access_token
+from controlplane.keys.signer import ProcessSigners
 from controlplane.secrets import ServerKeys, new_token
 from controlplane.store.models import AccessRecord, RefreshRecord, TokenFamily
 from coresdk.config.controlplane import ControlPlaneConfig
@@ -24,17 +24,80 @@ class AccessToken:
     record: AccessRecord
 
 
+class PendingAccess:
+    """An access token whose record is known (jti, times) while its signature is still being made."""
+
+    def __init__(self, record: AccessRecord, signing: asyncio.Future[str]) -> None:
+        self.record = record
+        self.signing = signing  # the compact JWS
+
+    async def signed(self) -> AccessToken:
+        return AccessToken(await self.signing, self.record)
+
+    def abandon(self) -> None:
+        """The token will not be handed out: stop waiting for it (a signature already being made is discarded)."""
+        self.signing.cancel()
+        self.signing.add_done_callback(_discard)
+
+
+def _discard(future: asyncio.Future[str]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so that asyncio does not log it as never retrieved
+
+
 class TokenIssuer:
-    def __init__(self, config: ControlPlaneConfig, keys: KeyManager, server_keys: ServerKeys) -> None:
+    """Access tokens signed here (for_family: the grants that run a transaction around it) or, for
+    client_credentials, in signer processes (controlplane.keys.signer) when given, else in a thread pool."""
+
+    def __init__(
+        self,
+        config: ControlPlaneConfig,
+        keys: KeyManager,
+        server_keys: ServerKeys,
+        signers: ProcessSigners | None = None,
+    ) -> None:
         self._config = config
         self._keys = keys
         self._server_keys = server_keys
-        # RSA signing releases the GIL: a small pool lets signatures use every core while the loop serves I/O.
-        self._signers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sign")
+        self.signers = signers
+        # Without signer processes: RSA releases the GIL while it computes, so a pool lets signatures use a core.
+        self._pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sign")
 
     async def access_async(self, **kwargs: Any) -> AccessToken:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._signers, functools.partial(self.access, **kwargs))
+        return await (await self.begin_access(**kwargs)).signed()
+
+    async def begin_access(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        scopes: tuple[str, ...],
+        tenant_id: str,
+        roles: tuple[str, ...],
+        family_id: str | None,
+        now: float,
+    ) -> PendingAccess:
+        """Start the signature (signer process or pool); the record (drawn jti, issue and expiry times) is known at
+        once, so the caller can record the token while it is being signed and hand it out when both are done."""
+        jti = secrets.token_urlsafe(16)
+        key = self._keys.active
+        claims = access_claims(
+            issuer=self._config.issuer,
+            subject=subject,
+            audience=self._config.audience,
+            client_id=client_id,
+            scopes=scopes,
+            ttl_seconds=self._config.access_token_ttl,
+            tenant_id=tenant_id,
+            roles=roles,
+            now=now,
+            jti=jti,
+        )
+        if self.signers is not None:
+            signing = await self.signers.submit(key, claims)
+        else:
+            signing = asyncio.get_running_loop().run_in_executor(self._pool, key.sign_jws, claims)
+        return PendingAccess(self._record(jti, family_id, client_id, subject, scopes, now), signing)
 
     def access(
         self,
@@ -46,8 +109,9 @@ class TokenIssuer:
         roles: tuple[str, ...],
         family_id: str | None,
         now: float,
+        jti: str | None = None,
     ) -> AccessToken:
-        jti = secrets.token_urlsafe(16)
+        jti = jti or secrets.token_urlsafe(16)
         ttl = self._config.access_token_ttl
         token = mint_access_token(
             self._keys.active,
@@ -62,8 +126,14 @@ class TokenIssuer:
             now=now,
             jti=jti,
         )
+        return AccessToken(token, self._record(jti, family_id, client_id, subject, scopes, now))
+
+    def _record(
+        self, jti: str, family_id: str | None, client_id: str, subject: str, scopes: tuple[str, ...], now: float
+    ) -> AccessRecord:
+        """What the store keeps of an access token: the same whether it is made before or with the signature."""
         issued = float(int(now))
-        return AccessToken(token, AccessRecord(jti, family_id, client_id, subject, scopes, issued, issued + ttl))
+        return AccessRecord(jti, family_id, client_id, subject, scopes, issued, issued + self._config.access_token_ttl)
 
     def refresh(self, family: TokenFamily, now: float) -> tuple[str, RefreshRecord]:
         raw = new_token()

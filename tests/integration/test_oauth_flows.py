@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -180,3 +183,33 @@ def test_token_events_are_queryable(cp: ControlPlaneProcess, web_app: dict[str, 
     issued = cp.events(type="issued", client_id=web_app["client_id"], since=str(started))
     assert issued and all(e["type"] == "issued" and e["client_id"] == web_app["client_id"] for e in issued)
     assert cp.events(type="issued", client_id=web_app["client_id"], until=str(started - 3600)) == []
+
+
+def _signer_pids(cp: ControlPlaneProcess) -> set[int]:
+    assert cp.proc is not None
+    tasks = Path(f"/proc/{cp.proc.pid}/task")
+    return {int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()}
+
+
+def test_client_credentials_survive_a_killed_signer_process(cp: ControlPlaneProcess) -> None:
+    app = cp.create_app(name="svc-signer", scopes=["reports:read"], grant_types=["client_credentials"])
+    before = _signer_pids(cp)
+    assert before, "the control plane signs client_credentials tokens in signer processes"
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    # a request that met a dying signer is refused 503 (never a token made elsewhere, never a 500); the next one
+    # gets a fresh signer
+    deadline = time.monotonic() + 10
+    while True:
+        resp = requests.post(
+            f"{cp.url}/v1/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(app["client_id"], app["client_secret"]),
+            timeout=10,
+        )
+        if resp.status_code == 200 or time.monotonic() > deadline:
+            break
+        assert resp.status_code == 503 and resp.json()["error"] == "temporarily_unavailable", resp.text
+    assert resp.status_code == 200, resp.text
+    assert verify_access_token(cp, resp.json()["access_token"])["sub"] == app["client_id"]
+    assert _signer_pids(cp).isdisjoint(before)

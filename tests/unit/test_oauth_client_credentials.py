@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
+import jwt
 import pytest
 
 from controlplane.oauth.errors import OAuthError
 from controlplane.oauth.grants.client_credentials import issue_client_token
+from controlplane.oauth.issue import PendingAccess
+from controlplane.store.db import StoreUnavailable
 from tests.unit.oauth_harness import Services, events, jti_of, make_app
 
 
@@ -52,3 +56,34 @@ async def test_every_concurrent_token_is_recorded_with_its_event_before_it_is_re
     issued = await events(svc, "issued", app)
     assert {e.detail["jti"] for e in issued} == jtis and len(jtis) == 20
     assert {(e.detail["grant_type"], e.ip) for e in issued} == {("client_credentials", "203.0.113.9")}
+
+
+async def test_the_record_made_before_the_signature_matches_the_signed_token(svc: Services) -> None:
+    app = await make_app(svc)
+    body = await issue_client_token(svc, app, "orders:read", 1_700_000_000.7)
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    async with svc.store.transaction() as tx:
+        record = await tx.tokens.access(claims["jti"])
+    assert record is not None and record.client_id == claims["client_id"] == app.client_id
+    assert (record.issued_at, record.expires_at) == (claims["iat"], claims["exp"]) == (1_700_000_000, claims["exp"])
+    assert record.scopes == ("orders:read",) and body["expires_in"] == claims["exp"] - claims["iat"]
+
+
+async def test_a_token_whose_record_fails_is_never_handed_out(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = await make_app(svc)
+    started: list[PendingAccess] = []
+    begin = svc.issuer.begin_access
+
+    async def spy(**kwargs: Any) -> PendingAccess:
+        started.append(await begin(**kwargs))
+        return started[-1]
+
+    async def unavailable(*_: Any) -> None:
+        raise StoreUnavailable("disk gone")
+
+    monkeypatch.setattr(svc.issuer, "begin_access", spy)
+    monkeypatch.setattr(svc.store, "record_access", unavailable)
+    with pytest.raises(StoreUnavailable):
+        await issue_client_token(svc, app, None, time.time())
+    assert len(started) == 1 and started[0].signing.done()  # abandoned: nobody waits for that signature
+    assert await events(svc, "issued", app) == []

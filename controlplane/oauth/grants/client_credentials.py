@@ -2,7 +2,9 @@
 
 The subject is the client; the scopes are those requested, within the app's (absent: all of them). The token is
 recorded with its "issued" event before the response leaves, group-committed with concurrent issuances (one
-transaction, one fsync, for many requests: the store's GroupCommit).
+transaction, one fsync, for many requests: the store's GroupCommit). The record (jti, times) is known before the
+signature, so the token is recorded while it is being signed; it leaves only when both are done, and a failed
+record means no token (a failed signature after a stored record only over-reports: nothing was handed out).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ async def issue_client_token(
     if not app.confidential:
         raise OAuthError("unauthorized_client", "client_credentials requires a confidential client")
     scopes = requested_scopes(scope, app.scopes)
-    access = await svc.issuer.access_async(
+    pending = await svc.issuer.begin_access(
         client_id=app.client_id,
         subject=app.client_id,
         scopes=scopes,
@@ -30,5 +32,10 @@ async def issue_client_token(
         family_id=None,
         now=now,
     )
-    await svc.store.record_access(access.record, ip, "client_credentials")
+    try:
+        await svc.store.record_access(pending.record, ip, "client_credentials")
+    except BaseException:
+        pending.abandon()
+        raise
+    access = await pending.signed()
     return svc.issuer.response(access, None)
