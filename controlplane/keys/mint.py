@@ -1,4 +1,4 @@
-"""Access-token minting per RFC 9068 (typ at+jwt) with the key's own algorithm; token endpoint and dev CLI."""
+"""Access-token claims per RFC 9068 (typ at+jwt), as the JWS signs them with the key's own algorithm."""
 
 from __future__ import annotations
 
@@ -6,38 +6,6 @@ import json
 import secrets
 import time
 from collections.abc import Sequence
-
-from controlplane.keys.signing import SigningKey
-
-
-def mint_access_token(
-    key: SigningKey,
-    *,
-    issuer: str,
-    subject: str,
-    audience: str,
-    client_id: str,
-    scopes: Sequence[str],
-    ttl_seconds: int,
-    tenant_id: str = "",
-    roles: Sequence[str] = (),
-    now: float | None = None,
-    jti: str | None = None,
-) -> str:
-    """A signed RFC 9068 access token: access_claims(...) signed with key, here."""
-    claims = access_claims(
-        issuer=issuer,
-        subject=subject,
-        audience=audience,
-        client_id=client_id,
-        scopes=scopes,
-        ttl_seconds=ttl_seconds,
-        tenant_id=tenant_id,
-        roles=roles,
-        now=now,
-        jti=jti,
-    )
-    return key.sign_jws(claims)
 
 
 def access_claims(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.keys.manager import KeyManager
-from controlplane.keys.mint import access_claims, mint_access_token
+from controlplane.keys.mint import access_claims
 from controlplane.keys.signer import ProcessSigners
 from controlplane.secrets import ServerKeys, new_token
 from controlplane.store.models import AccessRecord, RefreshRecord, TokenFamily
@@ -81,18 +81,7 @@ class TokenIssuer:
         once, so the caller can record the token while it is being signed and hand it out when both are done."""
         jti = secrets.token_urlsafe(16)
         key = self._keys.active
-        claims = access_claims(
-            issuer=self._config.issuer,
-            subject=subject,
-            audience=self._config.audience,
-            client_id=client_id,
-            scopes=scopes,
-            ttl_seconds=self._config.access_token_ttl,
-            tenant_id=tenant_id,
-            roles=roles,
-            now=now,
-            jti=jti,
-        )
+        claims = self._claims(client_id, subject, scopes, tenant_id, roles, now, jti)
         if self.signers is not None:
             signing = await self.signers.submit(key, claims)
         else:
@@ -112,21 +101,32 @@ class TokenIssuer:
         jti: str | None = None,
     ) -> AccessToken:
         jti = jti or secrets.token_urlsafe(16)
-        ttl = self._config.access_token_ttl
-        token = mint_access_token(
-            self._keys.active,
+        token = self._keys.active.sign_jws(self._claims(client_id, subject, scopes, tenant_id, roles, now, jti))
+        return AccessToken(token, self._record(jti, family_id, client_id, subject, scopes, now))
+
+    def _claims(
+        self,
+        client_id: str,
+        subject: str,
+        scopes: tuple[str, ...],
+        tenant_id: str,
+        roles: tuple[str, ...],
+        now: float,
+        jti: str,
+    ) -> bytes:
+        """The JSON an access token signs, whichever way it is signed."""
+        return access_claims(
             issuer=self._config.issuer,
             subject=subject,
             audience=self._config.audience,
             client_id=client_id,
             scopes=scopes,
-            ttl_seconds=ttl,
+            ttl_seconds=self._config.access_token_ttl,
             tenant_id=tenant_id,
             roles=roles,
             now=now,
             jti=jti,
         )
-        return AccessToken(token, self._record(jti, family_id, client_id, subject, scopes, now))
 
     def _record(
         self, jti: str, family_id: str | None, client_id: str, subject: str, scopes: tuple[str, ...], now: float

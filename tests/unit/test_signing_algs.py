@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from controlplane.keys.manager import RETIRED_KEY_PUBLISHED_FOR, KeyManager
-from controlplane.keys.mint import mint_access_token
+from controlplane.keys.mint import access_claims
 from controlplane.keys.signing import SigningKey, check_key_for_alg, jwks_document, load_signing_key
 from coresdk.config.controlplane import SIGNING_ALGS, load_controlplane_config
 from coresdk.errors import ConfigError
@@ -45,8 +45,10 @@ def _verify(token: str, key: SigningKey) -> dict[str, object]:
 
 
 def _mint(key: SigningKey) -> str:
-    return mint_access_token(
-        key, issuer="https://cp.test", subject="s", audience="coresdk", client_id="c", scopes=["a"], ttl_seconds=60
+    return key.sign_jws(
+        access_claims(
+            issuer="https://cp.test", subject="s", audience="coresdk", client_id="c", scopes=["a"], ttl_seconds=60
+        )
     )
 
 
