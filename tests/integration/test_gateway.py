@@ -344,3 +344,26 @@ def test_authz_mode_answers_only_its_three_paths(
     finally:
         authz.stop()
     assert upstream.seen[before:] == []
+
+
+def test_claims_no_principal_can_carry_are_401_through_the_gateway(
+    gateway: GatewayProcess, upstream: Upstream, keys: dict[str, SigningKey]
+) -> None:
+    """Signed by a trusted key, yet holding a number beyond a double, a lone surrogate or nesting protobuf cannot
+    parse: refused at the gateway with the usual JSON body, nothing forwarded; odd but valid claims still pass."""
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    before = len(upstream.seen)
+    for value in (10**400, "\ud800", deep):
+        resp = requests.get(f"{gateway.url}/v1/orders", headers=bearer(keys, extra={"x": value}), timeout=10)
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["error"] == "invalid_token"
+    assert len(upstream.seen) == before
+    resp = requests.get(
+        f"{gateway.url}/v1/orders",
+        headers=bearer(keys, sub="zoë-😀", extra={"x": [1.5, None, {"é": True}]}),
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
+    assert upstream.seen[-1]["headers"]["X-User-ID"] == "zoë-😀"  # the subject, from the Principal bytes, intact
