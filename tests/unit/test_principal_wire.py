@@ -22,7 +22,9 @@ _leaf = st.one_of(st.none(), st.booleans(), _number, _text)
 _json = st.recursive(
     _leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4), max_leaves=12
 )
-_names = st.sampled_from(["scope", "scp", "roles", "tenant_id", "tid", "client_id", "azp", "jti", "x", "nested", ""])
+_names = st.sampled_from(
+    ["scope", "scp", "roles", "tenant_id", "tid", "client_id", "azp", "jti", "nbf", "auth_time", "x", "nested", ""]
+)
 
 
 @st.composite
@@ -58,6 +60,8 @@ def _base(**extra: Any) -> dict[str, Any]:
     ("extra", "reason"),
     [
         ({"x": 10**400}, "INVALID_CLAIM"),
+        ({"auth_time": 10**400}, "INVALID_CLAIM"),
+        ({"nbf": -(10**400)}, "INVALID_CLAIM"),
         ({"x": "\ud800"}, "MALFORMED"),
         ({"\udfff": 1}, "MALFORMED"),
         ({"sub": "a\ud800"}, "MALFORMED"),
@@ -81,3 +85,12 @@ def test_nesting_is_bounded() -> None:
         for _ in range(MAX_DEPTH):
             shallow = container(shallow)
         assert Principal.FromString(principal_wire(_base(x=shallow))[0]) == to_principal(_base(x=shallow))
+
+
+@pytest.mark.parametrize("round_", [1, 2])
+def test_heads_of_claims_that_compare_equal_are_not_shared(round_: int) -> None:
+    """The head cache keys on each claim's exact type: True, 1, "1", ["1"] and null never share a head."""
+    for value in (True, 1, 1.0, "1", ["1"], None, False, 0, "", []):
+        claims = _base(x=value, jti=f"t-{round_}")
+        wire, _ = principal_wire(claims)
+        assert Principal.FromString(wire) == to_principal(claims), value
