@@ -317,3 +317,39 @@ async def test_stream_correlates_results(auth_stub: Stub, keys: dict[str, Signin
     assert results["bad"].error.reason == "MALFORMED"
     assert results["bad"].error.code == "UNAUTHENTICATED"
     assert results["aud"].error.reason == "AUDIENCE_MISMATCH"
+
+
+# Claim values Python holds equal (True == 1 == 1.0, False == 0) or that look alike ("1", ["1"], null): the sidecar
+# reuses the encoded Principal of tokens whose other claims are identical, so each must still come back as itself.
+_LOOKALIKES: list[Any] = [True, 1, 1.0, "1", ["1"], None, False, 0, "", [], {"1": 1}, "true"]
+
+
+@pytest.mark.parametrize("face", ["unary", "batch", "stream"])
+async def test_lookalike_claims_each_get_their_own_principal(
+    auth_stub: Stub, keys: dict[str, SigningKey], face: str
+) -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    rounds = [
+        (value, keys["rs"].sign({**claims(jti=f"look-{face}-{i}"), "x": value})) for i, value in enumerate(_LOOKALIKES)
+    ]
+    rounds += [
+        (value, keys["rs"].sign({**claims(jti=f"again-{face}-{i}"), "x": value})) for i, value in enumerate(_LOOKALIKES)
+    ]
+    if face == "unary":
+        principals = [await auth_stub.Authenticate(auth_pb2.AuthenticateRequest(token=t)) for _, t in rounds]
+    elif face == "batch":
+        batch = auth_pb2.AuthenticateBatchRequest(requests=[auth_pb2.AuthenticateRequest(token=t) for _, t in rounds])
+        principals = [r.principal for r in (await auth_stub.AuthenticateBatch(batch)).results]
+    else:
+
+        async def gen():  # type: ignore[no-untyped-def]
+            for _, t in rounds:
+                yield auth_pb2.AuthenticateRequest(token=t)
+
+        principals = [r.principal async for r in auth_stub.AuthenticateStream(gen())]
+    assert len(principals) == len(rounds)
+    for (value, _), principal in zip(rounds, principals, strict=True):
+        got = MessageToDict(principal.claims)["x"]
+        assert type(got) is (float if type(value) in (int, float) else type(value)), (value, got)
+        assert got == value, (value, got)
