@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -49,6 +50,12 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
+@functools.lru_cache(maxsize=512)
+def _sqlite_sql(sql: str) -> str:
+    """The statement with SQLite's `?` placeholders (statements are few and fixed: rewritten once each)."""
+    return _PLACEHOLDER.sub("?", sql)
+
+
 class _SqliteTx:
     dialect = "sqlite"
     single_writer = True
@@ -57,18 +64,18 @@ class _SqliteTx:
         self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
+        cursor = await self._conn.execute(_sqlite_sql(sql), args)
         return cursor.rowcount
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
-        row = await cursor.fetchone()
-        await cursor.close()
-        return dict(row) if row is not None else None
+        """One hop to the connection's thread (statement and rows together), not three (execute, fetch, close)."""
+        rows = await self._conn.execute_fetchall(_sqlite_sql(sql), args)
+        for row in rows:
+            return dict(row)
+        return None
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
-        rows = await cursor.fetchall()
+        rows = await self._conn.execute_fetchall(_sqlite_sql(sql), args)
         return [dict(r) for r in rows]
 
     async def serialize(self, name: str) -> None:
@@ -105,7 +112,7 @@ class SqliteDatabase:
         """One read-only statement on its own (its own snapshot of the last commit), one hop to the reader thread."""
         conn = self._reader or self._conn
         try:
-            rows = await conn.execute_fetchall(_PLACEHOLDER.sub("?", sql), args)
+            rows = await conn.execute_fetchall(_sqlite_sql(sql), args)
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [dict(r) for r in rows]
