@@ -79,6 +79,10 @@ async def append_own(tx: Tx, fields: dict[str, Any]) -> None:
     await append_own_many(tx, [fields])
 
 
+OWN_CHAIN_LOCK = f"audit:{OWN_CHAIN}"  # held while the control plane's own chain grows (one writer at a time)
+AUDIT_INSERT = _INSERT
+
+
 async def append_own_many(tx: Tx, records: list[dict[str, Any]]) -> None:
     """Chain several of the control plane's own events, in order, inside the caller's transaction.
 
@@ -87,9 +91,15 @@ async def append_own_many(tx: Tx, records: list[dict[str, Any]]) -> None:
     append_own seals one (masked, validated, canonical bytes hashed once); the body stored beside the canonical
     bytes is the one that was sealed, not a re-parse of them.
     """
+    await insert_rows(tx, _INSERT, await own_rows(tx, records))
+
+
+async def own_rows(tx: Tx, records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The audit_records rows that chain `records` after the head, with the chain locked until tx ends: the
+    caller inserts them in tx (append_own_many, or with other rows in one statement: db.insert_many)."""
     if not records:
-        return
-    await tx.serialize(f"audit:{OWN_CHAIN}")
+        return []
+    await tx.serialize(OWN_CHAIN_LOCK)
     seq, previous = await _head(tx, OWN_CHAIN)
     now = time.time()
     rows = []
@@ -104,7 +114,7 @@ async def append_own_many(tx: Tx, records: list[dict[str, Any]]) -> None:
             )
         )
         previous = sealed.record_hash
-    await insert_rows(tx, _INSERT, rows)
+    return rows
 
 
 class AuditStore:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -43,10 +44,16 @@ class Tx(Protocol):
 class Database(Protocol):
     dialect: str
 
-    def transaction(self) -> Any: ...
+    def transaction(self, locks: tuple[str, ...] = ()) -> Any: ...
     async def read(self, sql: str, *args: Any) -> list[Row]: ...
     async def listen(self, channel: str, callback: Callable[[str], None]) -> bool: ...
     async def close(self) -> None: ...
+
+
+@functools.lru_cache(maxsize=512)
+def _sqlite_sql(sql: str) -> str:
+    """The statement with SQLite's `?` placeholders (statements are few and fixed: rewritten once each)."""
+    return _PLACEHOLDER.sub("?", sql)
 
 
 class _SqliteTx:
@@ -57,18 +64,18 @@ class _SqliteTx:
         self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
+        cursor = await self._conn.execute(_sqlite_sql(sql), args)
         return cursor.rowcount
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
-        row = await cursor.fetchone()
-        await cursor.close()
-        return dict(row) if row is not None else None
+        """One hop to the connection's thread (statement and rows together), not three (execute, fetch, close)."""
+        rows = await self._conn.execute_fetchall(_sqlite_sql(sql), args)
+        for row in rows:
+            return dict(row)
+        return None
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        cursor = await self._conn.execute(_PLACEHOLDER.sub("?", sql), args)
-        rows = await cursor.fetchall()
+        rows = await self._conn.execute_fetchall(_sqlite_sql(sql), args)
         return [dict(r) for r in rows]
 
     async def serialize(self, name: str) -> None:
@@ -105,13 +112,14 @@ class SqliteDatabase:
         """One read-only statement on its own (its own snapshot of the last commit), one hop to the reader thread."""
         conn = self._reader or self._conn
         try:
-            rows = await conn.execute_fetchall(_PLACEHOLDER.sub("?", sql), args)
+            rows = await conn.execute_fetchall(_sqlite_sql(sql), args)
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [dict(r) for r in rows]
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, locks: tuple[str, ...] = ()) -> AsyncIterator[Tx]:
+        """locks: names to serialize() on, as PostgreSQL's transaction() takes them (BEGIN IMMEDIATE already does)."""
         async with self._lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
@@ -138,8 +146,9 @@ class _PostgresTx:
     dialect = "postgres"
     single_writer = False
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, held: tuple[str, ...] = ()) -> None:
         self._conn = conn
+        self._held = frozenset(held)  # advisory locks taken with BEGIN (PostgresDatabase.transaction's locks)
 
     async def execute(self, sql: str, *args: Any) -> int:
         status = await self._conn.execute(sql, *args)
@@ -156,7 +165,25 @@ class _PostgresTx:
     async def serialize(self, name: str) -> None:
         # Transaction-scoped advisory lock: rows that must become visible in sequence order (revocations,
         # audit) are written one transaction at a time.
+        if name in self._held:
+            return  # taken with BEGIN, before any statement of this transaction ran
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
+
+
+_LOCK_NAME = re.compile(r"[A-Za-z0-9:_.-]+")
+
+
+def _begin_locked(locks: tuple[str, ...]) -> str:
+    """BEGIN and the transaction's advisory locks as one simple-protocol message (one round trip, not 1 + n).
+
+    The names are the code's own constants (never a request's value), checked to be plain words anyway, since a
+    simple query carries no parameters. Each statement of the message runs in order, so every later statement of
+    the transaction (in READ COMMITTED, each with its own snapshot) starts after the locks are held.
+    """
+    for name in locks:
+        if not _LOCK_NAME.fullmatch(name):
+            raise ValueError(f"advisory lock name {name!r} is not a plain word")
+    return "BEGIN; " + " ".join(f"SELECT pg_advisory_xact_lock(hashtext('{name}'));" for name in locks)
 
 
 _CONNECTION_ERRORS = (
@@ -175,6 +202,21 @@ async def _keep_session_state(_conn: asyncpg.Connection) -> None:
     carry such state here: advisory locks are transaction-scoped, LISTEN and the leader's session lock live on
     connections of their own (PostgresDatabase.session), and nothing SETs a session variable.
     """
+
+
+@asynccontextmanager
+async def _locked_transaction(conn: asyncpg.Connection, locks: tuple[str, ...]) -> AsyncIterator[None]:
+    """BEGIN with the locks, COMMIT on success, ROLLBACK on any failure or cancellation (as conn.transaction())."""
+    await conn.execute(_begin_locked(locks))
+    try:
+        yield
+    except BaseException:
+        if not conn.is_closed():
+            with contextlib.suppress(Exception):  # a broken connection is closed by the pool; the error stands
+                await conn.execute("ROLLBACK")
+        raise
+    else:
+        await conn.execute("COMMIT")
 
 
 class PostgresDatabase:
@@ -239,14 +281,19 @@ class PostgresDatabase:
         return True
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, locks: tuple[str, ...] = ()) -> AsyncIterator[Tx]:
+        """One transaction; with `locks`, their advisory locks are taken in BEGIN's own round trip."""
         try:
             conn = await self._pool.acquire()
         except (TimeoutError, OSError, asyncpg.exceptions.PostgresError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         try:
-            async with conn.transaction():
-                yield _PostgresTx(conn)
+            if locks:
+                async with _locked_transaction(conn, locks):
+                    yield _PostgresTx(conn, locks)
+            else:
+                async with conn.transaction():
+                    yield _PostgresTx(conn)
         except (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         finally:
@@ -282,6 +329,32 @@ async def insert_rows(tx: Tx, head: str, rows: Sequence[Sequence[Any]]) -> None:
         chunk = rows[start : start + per_statement]
         groups = ", ".join(f"({placeholders(row, i * width + 1)})" for i, row in enumerate(chunk))
         await tx.execute(f"{head} VALUES {groups}", *[value for row in chunk for value in row])
+
+
+async def insert_many(tx: Tx, inserts: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+    """Several tables' rows (each (head, rows) as insert_rows takes them), in order, in as few statements as may be.
+
+    On PostgreSQL they are one statement (each insert but the last a data-modifying WITH query: all of them run,
+    in one message and one reply); SQLite has no such statement, so it runs one insert_rows per table. The tables
+    must not depend on one another's new rows (the inserts of one statement share a snapshot).
+    """
+    inserts = [(head, rows) for head, rows in inserts if rows]
+    total = sum(len(rows) * len(rows[0]) for _, rows in inserts)
+    if tx.dialect != "postgres" or len(inserts) < 2 or total > MAX_PARAMETERS:
+        for head, rows in inserts:
+            await insert_rows(tx, head, rows)
+        return
+    parts: list[str] = []
+    args: list[Any] = []
+    for head, rows in inserts:
+        width = len(rows[0])
+        start = len(args) + 1
+        groups = ", ".join(f"({placeholders(row, start + i * width)})" for i, row in enumerate(rows))
+        parts.append(f"{head} VALUES {groups}")
+        args.extend(value for row in rows for value in row)
+    *first, last = parts
+    with_clause = "WITH " + ", ".join(f"w{i} AS ({part})" for i, part in enumerate(first))
+    await tx.execute(f"{with_clause} {last}", *args)
 
 
 def placeholders(values: Sequence[Any], start: int = 1) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from controlplane.store.audit import append_own_many
-from controlplane.store.db import Database, Tx, insert_rows
+from controlplane.store.audit import AUDIT_INSERT, own_rows
+from controlplane.store.db import Database, Tx, insert_many
 from controlplane.store.models import OAuthApp, TokenEvent
 from coresdk.masking.engine import Masker
 
@@ -75,10 +76,18 @@ def _masked_strings(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, Any]
 _INSERT_EVENT = "INSERT INTO token_events (type, client_id, subject, family_id, ip, detail, created_at)"
 
 
+async def event_inserts(tx: Tx, events: list[Event]) -> list[tuple[str, Sequence[Sequence[Any]]]]:
+    """The inserts that record `events` in tx (for db.insert_many): their chain records, sealed after the head
+    (read once, the chain locked until tx ends), and their token_events rows."""
+    return [
+        (AUDIT_INSERT, await own_rows(tx, [e.chain_fields() for e in events])),
+        (_INSERT_EVENT, [e.row() for e in events]),
+    ]
+
+
 async def record_events(tx: Tx, events: list[Event]) -> None:
-    """Events in tx, in order: chained together (one head lookup) and inserted as one statement."""
-    await append_own_many(tx, [e.chain_fields() for e in events])
-    await insert_rows(tx, _INSERT_EVENT, [e.row() for e in events])
+    """Events in tx, in order: chained together (one head lookup) and inserted (one statement on PostgreSQL)."""
+    await insert_many(tx, await event_inserts(tx, events))
 
 
 async def record_event(tx: Tx, type_: str, now: float, **fields: Any) -> None:

@@ -52,13 +52,17 @@ class Batcher(Generic[Item, Result]):
 class GroupCommit(Generic[Item]):
     """Writes each batch with write(tx, items) in one transaction; a caller returns only after the commit."""
 
-    def __init__(self, db: Database, write: Callable[[Tx, list[Item]], Awaitable[None]]) -> None:
+    def __init__(
+        self, db: Database, write: Callable[[Tx, list[Item]], Awaitable[None]], locks: tuple[str, ...] = ()
+    ) -> None:
+        """locks: the advisory locks every batch's write serializes on, taken with BEGIN (Database.transaction)."""
         self._db = db
         self._write = write
+        self._locks = locks
         self._batches: Batcher[Item, None] = Batcher(self._commit)
 
     async def _commit(self, items: list[Item]) -> list[None]:
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(self._locks) as tx:
             await self._write(tx, items)
         return [None] * len(items)
 

@@ -14,21 +14,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.store.apps import AppStore, SqlAppStore, SqlClientLookup
+from controlplane.store.audit import OWN_CHAIN_LOCK
 from controlplane.store.codes import CodeStore, SqlCodeStore
-from controlplane.store.db import Database, Tx
+from controlplane.store.db import Database, Tx, insert_many
 from controlplane.store.events import (
     Event,
     EventRecorder,
     SqlEventQueries,
     SqlEventRecorder,
+    event_inserts,
     record_event,
-    record_events,
 )
 from controlplane.store.families import FamilyStore, SqlFamilyStore
 from controlplane.store.group_commit import GroupCommit
 from controlplane.store.models import AccessRecord
 from controlplane.store.signing_keys import SigningKeyStore, SqlSigningKeyStore
-from controlplane.store.tokens import SqlRevocationFeed, SqlTokenStore, TokenStore, insert_access_many
+from controlplane.store.tokens import INSERT_ACCESS, SqlRevocationFeed, SqlTokenStore, TokenStore, access_rows
 from controlplane.store.users import SqlUserStore, UserStore
 
 
@@ -77,8 +78,8 @@ ISSUED_GENERATED = frozenset({"grant_type", "jti"})  # a grant type from GRANT_T
 
 
 async def _write_issued(tx: Tx, batch: list[IssuedAccess]) -> None:
-    """A batch of issuances: the access rows, then their "issued" events, each kind as one statement."""
-    await insert_access_many(tx, [item.access for item in batch])
+    """A batch of issuances: the access rows and their "issued" events (token_events rows and chain records); on
+    PostgreSQL one statement for all three tables, in a transaction whose BEGIN took the chain's lock."""
     events = [
         Event(
             "issued",
@@ -91,7 +92,9 @@ async def _write_issued(tx: Tx, batch: list[IssuedAccess]) -> None:
         )
         for item in batch
     ]
-    await record_events(tx, events)
+    await insert_many(
+        tx, [(INSERT_ACCESS, access_rows([item.access for item in batch])), *await event_inserts(tx, events)]
+    )
 
 
 class Store:
@@ -100,7 +103,7 @@ class Store:
         self.events = SqlEventQueries(db)
         self.clients = SqlClientLookup(db)
         self.revocations = SqlRevocationFeed(db)
-        self._access_commits: GroupCommit[IssuedAccess] = GroupCommit(db, _write_issued)
+        self._access_commits: GroupCommit[IssuedAccess] = GroupCommit(db, _write_issued, locks=(OWN_CHAIN_LOCK,))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTx]:

@@ -86,7 +86,7 @@ class SqlTokenStore:
         return await self._revoke_rows(rows, now)
 
 
-_INSERT_ACCESS = "INSERT INTO access_tokens (jti, family_id, client_id, subject, scopes, issued_at, expires_at)"
+INSERT_ACCESS = "INSERT INTO access_tokens (jti, family_id, client_id, subject, scopes, issued_at, expires_at)"
 
 
 def _access_row(a: AccessRecord) -> tuple[Any, ...]:
@@ -94,12 +94,12 @@ def _access_row(a: AccessRecord) -> tuple[Any, ...]:
 
 
 async def insert_access(tx: Tx, a: AccessRecord) -> None:
-    await insert_rows(tx, _INSERT_ACCESS, [_access_row(a)])
+    await insert_rows(tx, INSERT_ACCESS, [_access_row(a)])
 
 
-async def insert_access_many(tx: Tx, records: list[AccessRecord]) -> None:
-    """Several access tokens in one statement (a group commit's)."""
-    await insert_rows(tx, _INSERT_ACCESS, [_access_row(a) for a in records])
+def access_rows(records: list[AccessRecord]) -> list[tuple[Any, ...]]:
+    """The access_tokens rows of several tokens (a group commit's, inserted with its events: db.insert_many)."""
+    return [_access_row(a) for a in records]
 
 
 class RevocationFeed(Protocol):
