@@ -48,6 +48,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from bench.load import cpu_seconds
 from bench.where import Recording, collect, record, report
 from tests.support.controlplane import ControlPlaneProcess, ReplicaSet
 from tests.support.postgres import PostgresCluster
@@ -97,17 +98,6 @@ class Run:
     client_cpu_ms: float  # load generator CPU per grant
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its running children (the control plane's signer processes), all threads
-    together (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += (task / "children").read_text().split()
-    return own + sum(_cpu_seconds(int(child)) for child in children)
-
-
 async def grants(
     cp: ControlPlaneProcess,
     n: int,
@@ -150,10 +140,10 @@ async def grants(
         started = time.perf_counter()
         if seconds is not None:
             deadline = started + seconds
-        server0, client0 = _cpu_seconds(cp.proc.pid), time.process_time()
+        server0, client0 = cpu_seconds(cp.proc.pid), time.process_time()
         await asyncio.gather(*(worker(targets[i % len(targets)]) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
-        server_cpu, client_cpu = _cpu_seconds(cp.proc.pid) - server0, time.process_time() - client0
+        server_cpu, client_cpu = cpu_seconds(cp.proc.pid) - server0, time.process_time() - client0
     done = len(latencies)
     latencies.sort()
     return Run(done / elapsed, latencies[int(0.99 * done)] * 1000, 1000 * server_cpu / done, 1000 * client_cpu / done)
@@ -196,9 +186,9 @@ def grants_wrk(
         _wrk(url, script, 1, concurrency)  # warm up
         if on_start is not None:
             on_start()
-        server0 = _cpu_seconds(cp.proc.pid)
+        server0 = cpu_seconds(cp.proc.pid)
         out, client_cpu = _wrk(url, script, seconds, concurrency)
-        server_cpu = _cpu_seconds(cp.proc.pid) - server0
+        server_cpu = cpu_seconds(cp.proc.pid) - server0
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"grants failed under wrk:\n{out}")
     done = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]

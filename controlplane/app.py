@@ -7,7 +7,6 @@ same shape, an unreachable database as 503. No stack trace leaves the process.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,7 +43,7 @@ from controlplane.store.store import Store
 from controlplane.web.pages import REFERRER_POLICY
 from coresdk.config.controlplane import ControlPlaneConfig, RateLimits, load_controlplane_config
 from coresdk.errors import ConfigError
-from coresdk.runtime import listen, run_service, stop_signal
+from coresdk.runtime import listen, run_service, settle_after_start_up, stop_signal
 
 log = logging.getLogger("coresdk.controlplane")
 HOUSEKEEPING_EVERY = 60.0
@@ -218,19 +217,6 @@ async def _housekeeping(ctx: Context) -> None:
             log.exception("housekeeping run failed")
 
 
-GC_YOUNG_THRESHOLD = 7000  # Python's default is 700
-
-
-def _out_of_the_collectors_way() -> None:
-    """What start-up built (modules, the route table, the keys, the pools) lives as long as the process: frozen
-    out of the collector's way, so a full collection scans only what requests left behind, not everything (a p99
-    spike). The youngest generation is collected ten times less often, so each collection's fixed cost is paid
-    for ten times the requests (cycles are still collected, in larger batches), as the gateway does (gateway/app.py)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
 async def serve(config: ControlPlaneConfig) -> None:
     stop = stop_signal()
     try:
@@ -249,7 +235,7 @@ async def serve(config: ControlPlaneConfig) -> None:
     await ctx.audit.checkpointer.start()
     housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
     await listen(runner, config.addr, "CORESDK_CP_ADDR")
-    _out_of_the_collectors_way()
+    settle_after_start_up()
     log.info(
         "control plane listening addr=%s issuer=%s kid=%s store=%s env=%s leader=%s",
         config.addr,

@@ -100,3 +100,52 @@ def test_batched_client_lookups_answer_each_caller_with_its_own_client(
     tmp = tmp_path_factory.mktemp("lookups")
     url = f"sqlite:///{tmp / 'cp.db'}" if store_backend == "sqlite" else postgres.new_database()
     asyncio.run(_lookups(url, tmp, batches))
+
+
+async def _insert_many(url: str, sizes: tuple[int, int, int]) -> list[list[tuple[str, int]]]:
+    from controlplane.store.db import insert_many
+
+    db = await open_database(url)
+    suffix = secrets.token_hex(4)
+    tables = [f"t{i}_{suffix}" for i in range(3)]
+    async with db.transaction() as tx:
+        for table in tables:
+            await tx.execute(f"CREATE TABLE {table} (name TEXT NOT NULL, n INTEGER NOT NULL)")
+    async with db.transaction() as tx:
+        await insert_many(
+            tx,
+            [
+                (f"INSERT INTO {table} (name, n)", [(f"{table}-{j}", j) for j in range(size)])
+                for table, size in zip(tables, sizes, strict=True)
+            ],
+        )
+    got = [[(r["name"], r["n"]) for r in await db.read(f"SELECT name, n FROM {table} ORDER BY n")] for table in tables]
+    await db.close()
+    return got
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite", "postgres"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.tuples(*(st.sampled_from([0, 1, 3, 20, 16000]) for _ in range(3))))
+def test_insert_many_writes_every_row_of_every_table_once(
+    postgres: PostgresCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    store_backend: str,
+    sizes: tuple[int, int, int],
+) -> None:
+    """One statement on PostgreSQL (data-modifying WITH), one per table on SQLite or past the parameter limit
+    (16000 rows of two values): either way each table holds exactly its own rows."""
+    tmp = tmp_path_factory.mktemp("many")
+    url = f"sqlite:///{tmp / 'cp.db'}" if store_backend == "sqlite" else postgres.new_database()
+    got = asyncio.run(_insert_many(url, sizes))
+    for i, size in enumerate(sizes):
+        assert [n for _, n in got[i]] == list(range(size))
+        assert all(name.startswith(f"t{i}_") for name, _ in got[i])
+
+
+@pytest.mark.parametrize("name", ["audit:cp'); DROP TABLE x; --", "a b", "", "x;y", "é"])
+def test_an_advisory_lock_name_that_is_not_a_plain_word_is_refused(name: str) -> None:
+    from controlplane.store.db import _begin_locked
+
+    with pytest.raises(ValueError, match="not a plain word"):
+        _begin_locked((name,))
