@@ -7,6 +7,7 @@ same shape, an unreachable database as 503. No stack trace leaves the process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,7 +36,7 @@ from controlplane.oauth.revoke import logout, revoke
 from controlplane.oauth.token import token_endpoint
 from controlplane.secrets import ServerKeys
 from controlplane.store.audit import AuditStore
-from controlplane.store.db import StoreUnavailable, open_database
+from controlplane.store.db import Database, StoreUnavailable, open_database
 from controlplane.store.leader import Leadership
 from controlplane.store.migrations import migrate
 from controlplane.store.rate_limits import rate_buckets
@@ -153,7 +154,17 @@ def build_sinks(config: ControlPlaneConfig) -> list[Sink]:
 
 
 async def build_context(config: ControlPlaneConfig) -> Context:
+    """Everything the routes need; a failure after the database is open closes it again (an open aiosqlite
+    connection is a thread that would keep a process that failed its start from ever exiting)."""
     db = await open_database(config.database_url)
+    try:
+        return await _context_on(db, config)
+    except BaseException:
+        await db.close()
+        raise
+
+
+async def _context_on(db: Database, config: ControlPlaneConfig) -> Context:
     applied = await migrate(db)
     if applied:
         log.info("migrations applied versions=%s", applied)
@@ -218,42 +229,44 @@ async def _housekeeping(ctx: Context) -> None:
 
 
 async def serve(config: ControlPlaneConfig) -> None:
+    """Start, serve until SIGTERM/SIGINT, stop. Whatever has started is stopped again in reverse order however the
+    start ends, so a configuration error found late (an address in use) still exits at once with status 2."""
     stop = stop_signal()
     try:
         ctx = await build_context(config)
     except StoreUnavailable as exc:
         raise ConfigError("DATABASE_URL", str(exc)) from None
-    signers = ctx.issuer.signers
-    if signers is not None:
-        await signers.start()  # they exit by themselves when this process does (their sockets close)
-    runner = web.AppRunner(build_app(ctx), access_log=None)
-    await runner.setup()
     leadership = ctx.leadership
     assert leadership is not None  # build_context always elects
-    await ctx.keys.watch()
-    await leadership.start()
-    await ctx.audit.checkpointer.start()
-    housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
-    await listen(runner, config.addr, "CORESDK_CP_ADDR")
-    settle_after_start_up()
-    log.info(
-        "control plane listening addr=%s issuer=%s kid=%s store=%s env=%s leader=%s",
-        config.addr,
-        config.issuer,
-        ctx.keys.active.kid,
-        ctx.store.db.dialect,
-        config.env,
-        leadership.leading,
-    )
-    await stop.wait()
-    housekeeping.cancel()
-    await runner.cleanup()
-    await ctx.audit.checkpointer.stop()
-    await leadership.stop()
-    await ctx.keys.stop()
-    if signers is not None:
-        await signers.close()
-    await ctx.store.db.close()
+    async with contextlib.AsyncExitStack() as started:
+        started.push_async_callback(ctx.store.db.close)
+        signers = ctx.issuer.signers
+        if signers is not None:
+            await signers.start()  # they exit by themselves when this process does (their sockets close)
+            started.push_async_callback(signers.close)
+        await ctx.keys.watch()
+        started.push_async_callback(ctx.keys.stop)
+        await leadership.start()
+        started.push_async_callback(leadership.stop)
+        await ctx.audit.checkpointer.start()
+        started.push_async_callback(ctx.audit.checkpointer.stop)
+        housekeeping = asyncio.create_task(_housekeeping(ctx), name="housekeeping")
+        started.callback(housekeeping.cancel)
+        runner = web.AppRunner(build_app(ctx), access_log=None)
+        await runner.setup()
+        started.push_async_callback(runner.cleanup)
+        await listen(runner, config.addr, "CORESDK_CP_ADDR")
+        settle_after_start_up()
+        log.info(
+            "control plane listening addr=%s issuer=%s kid=%s store=%s env=%s leader=%s",
+            config.addr,
+            config.issuer,
+            ctx.keys.active.kid,
+            ctx.store.db.dialect,
+            config.env,
+            leadership.leading,
+        )
+        await stop.wait()
     log.info("control plane stopped")
 
 

@@ -88,11 +88,22 @@ class Sidecar:
         self._server: grpc.aio.Server | None = None
         self._health_runner: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._engine_started = False
+        self._vault_started = False
 
     def readiness(self) -> dict[str, bool]:
         return self.engine.readiness()
 
     async def start(self) -> None:
+        """Listen, then start the engine. A start that fails part-way (an address taken) stops what had started, so
+        the process exits with the configuration error instead of lingering with a half-built gRPC server."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+
+    async def _start(self) -> None:
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -153,8 +164,10 @@ class Sidecar:
         self._health_runner = runner
         log.info("health listening addr=%s", self.config.health_addr)
 
+        self._engine_started = True
         await self.engine.start()
         if self.vault is not None:
+            self._vault_started = True
             await self.vault.start()
         self._watch = asyncio.create_task(self._watch_readiness())
 
@@ -182,9 +195,10 @@ class Sidecar:
             await self._server.stop(grace)
         if self._health_runner is not None:
             await self._health_runner.cleanup()
-        if self.vault is not None:
+        if self.vault is not None and self._vault_started:
             await self.vault.stop()
-        await self.engine.stop()
+        if self._engine_started:
+            await self.engine.stop()
 
 
 async def serve(config: SidecarConfig) -> None:

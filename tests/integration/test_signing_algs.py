@@ -149,5 +149,7 @@ def test_every_token_is_active_at_introspection(history: tuple[ControlPlaneProce
 def test_an_initial_key_that_cannot_sign_the_algorithm_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError) as err:
         ControlPlaneProcess(tmp_path, f"sqlite:///{tmp_path / 'cp.db'}", CORESDK_SIGNING_ALG="ES256")
+    # it exits (status 2), not "not ready": the key is judged with the store open, and the store is closed again
+    assert "control plane exited 2" in str(err.value)
     assert "CORESDK_SIGNING_KEY_PATH" in str(err.value)
     assert "ES256" in str(err.value)
