@@ -85,6 +85,8 @@ class ControlPlaneProcess:
             except requests.RequestException:
                 pass
             time.sleep(0.1)
+        self.proc.kill()  # never left running after the test: a start that hangs is the failure reported here
+        self.proc.wait()
         raise RuntimeError(f"control plane not ready:\n{self.output()}")
 
     def stop(self) -> int:

@@ -156,6 +156,8 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
+        self.proc.kill()  # never left running after the test
+        self.proc.wait()
         raise RuntimeError(f"gateway did not start:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
