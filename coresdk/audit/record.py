@@ -159,7 +159,7 @@ def validate_fields(fields: dict[str, Any]) -> dict[str, Any]:
             raise InvalidArgument(INVALID, f"{name} must be a string")
         if len(value) > MAX_STRING:
             raise InvalidArgument(INVALID, f"{name} exceeds {MAX_STRING} characters")
-        body[name] = _text(value, name)
+        body[name] = value if value.isascii() else _text(value, name)  # ASCII: valid UTF-8, already NFC
     for required in ("actor", "action", "outcome"):
         if not body[required]:
             raise InvalidArgument(INVALID, f"{required} is required")

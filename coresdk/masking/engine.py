@@ -101,36 +101,42 @@ class Masker:
         return "".join(out), reported
 
     def mask_json(self, document: Any, policy_name: str = "") -> tuple[Any, list[MaskedFinding]]:
+        """The masked copy and what was found. A value's JSON pointer is written out only for a finding: most values
+        of most documents have nothing to find, and their path would be built for nothing."""
         policy = self.policy(policy_name)
         findings: list[MaskedFinding] = []
+        checked = self._checked
 
-        def walk(value: Any, path: str, depth: int) -> Any:
+        def walk(value: Any, at: _Path, depth: int) -> Any:
             if depth > MAX_DEPTH:
                 raise InvalidArgument(TOO_LARGE, f"JSON nested deeper than {MAX_DEPTH}")
             if isinstance(value, dict):
                 out = {}
                 for k, v in value.items():
                     if isinstance(k, str):
-                        self._checked(k)
-                    child = f"{path}/{str(k).replace('~', '~0').replace('/', '~1')}"
-                    if isinstance(k, str) and is_secret_key(k) and v not in (None, "", [], {}):
-                        findings.append(MaskedFinding("SECRET_FIELD", 0, 0, 1.0, "replace", child))
-                        out[k] = REDACTED
-                        continue
-                    masked = walk(v, child, depth + 1)
+                        if not k.isascii():
+                            checked(k)
+                        if is_secret_key(k) and v not in (None, "", [], {}):
+                            findings.append(MaskedFinding("SECRET_FIELD", 0, 0, 1.0, "replace", _pointer((at, k))))
+                            out[k] = REDACTED
+                            continue
+                    masked = walk(v, (at, k), depth + 1)
                     if masked is not DROP:
                         out[k] = masked
                 return out
             if isinstance(value, list):
-                items = [walk(v, f"{path}/{i}", depth + 1) for i, v in enumerate(value)]
+                items = [walk(v, (at, i), depth + 1) for i, v in enumerate(value)]
                 return [i for i in items if i is not DROP]
             if isinstance(value, str):
-                masked, found = self._apply(value, detect(self._checked(value)), policy, path)
+                candidates = detect(value if value.isascii() else checked(value))
+                if not candidates:
+                    return value
+                masked, found = self._apply(value, candidates, policy, _pointer(at))
                 findings.extend(found)
-                if found and all(policy.operator_for(f.entity_type) == "drop" for f in found) and not masked.strip():
+                if all(policy.operator_for(f.entity_type) == "drop" for f in found) and not masked.strip():
                     return DROP
                 return masked
-            if isinstance(value, int) and not isinstance(value, bool):
+            if isinstance(value, int) and not isinstance(value, bool) and not -_SMALL < value < _SMALL:
                 digits = str(abs(value))
                 entity = (
                     "CREDIT_CARD"
@@ -141,8 +147,24 @@ class Masker:
                 )
                 if entity is not None:
                     op = policy.operator_for(entity)
-                    findings.append(MaskedFinding(entity, 0, len(digits), 0.7, op, path))
+                    findings.append(MaskedFinding(entity, 0, len(digits), 0.7, op, _pointer(at)))
                     return DROP if op == "drop" else self._operators[op](entity, digits)
             return value
 
-        return walk(document, "", 0), findings
+        return walk(document, None, 0), findings
+
+
+# Below this an integer has fewer than 9 digits: neither an SSN (9) nor a card number (12 to 19).
+_SMALL = 100_000_000
+
+# Where a value sits, as (parent, key) links built in O(1) per step; None is the document itself.
+_Path = tuple[Any, str | int] | None
+
+
+def _pointer(at: _Path) -> str:
+    """The RFC 6901 JSON pointer of a path: "" for the document, "/a/0/b~1c" below it."""
+    parts: list[str] = []
+    while at is not None:
+        at, key = at
+        parts.append(str(key).replace("~", "~0").replace("/", "~1"))
+    return "".join(f"/{part}" for part in reversed(parts))

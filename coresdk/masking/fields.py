@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -13,7 +14,9 @@ _SECRET_KEY = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
+    """Whether values under this field name are masked whole. Cached: the same few names recur in every record."""
     normalized = key.strip().lower().replace(" ", "_")
     return bool(_SECRET_KEY.search(normalized))
 

@@ -10,6 +10,8 @@ import string
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coresdk.errors import InvalidArgument
 from coresdk.masking.detectors import detect, luhn_ok, valid_card, valid_iban, valid_ssn
@@ -203,3 +205,64 @@ def test_hostile_input_is_linear() -> None:
     assert large / small < 8 * 3, (small, large)
     with pytest.raises(InvalidArgument):
         Masker(KEY).mask_text("x" * (1024 * 1024 + 1))
+
+
+# --- JSON pointers and numbers, generated ----------------------------------------------------------------------------
+
+_KEYS = st.text(alphabet="ab~/_ 0", min_size=0, max_size=4) | st.sampled_from(["password", "email", "card"])
+_LEAVES = (
+    st.sampled_from(["plain", "alice@example.com", "4111 1111 1111 1111", "078-05-1120", ""])
+    | st.integers(min_value=-(10**19), max_value=10**19)
+    | st.sampled_from([4111111111111111, 78051120, 99_999_999, 100_000_000, 123456789, True, None])
+)
+_DOCUMENTS = st.recursive(
+    _LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3), max_leaves=12
+)
+
+
+def _resolve(document: object, pointer: str) -> object:
+    """RFC 6901: the value a JSON pointer names ("" is the document; ~1 is "/", ~0 is "~")."""
+    value = document
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        value = value[int(part)] if isinstance(value, list) else value[part]  # type: ignore[index]
+    return value
+
+
+@given(_DOCUMENTS)
+@settings(max_examples=300, deadline=None)
+def test_every_finding_names_the_place_it_was_found(document: object) -> None:
+    """Each finding's JSON pointer resolves in the original document to the value that was masked there, and a
+    value without a finding is left exactly as it was (numbers of fewer than 9 digits are never judged)."""
+    masked, findings = Masker(KEY).mask_json(document)
+    for finding in findings:
+        original = _resolve(document, finding.json_path)
+        assert original not in (None, "", [], {})
+        if finding.entity_type != "SECRET_FIELD":
+            assert isinstance(original, (str, int)) and not isinstance(original, bool)
+    found_at = {f.json_path for f in findings}
+
+    def unchanged(before: object, after: object, pointer: str) -> None:
+        if any(p == pointer or p.startswith(pointer + "/") for p in found_at):
+            if isinstance(before, dict) and isinstance(after, dict):
+                for k, v in before.items():
+                    child = f"{pointer}/{k.replace('~', '~0').replace('/', '~1')}"
+                    if k in after:
+                        unchanged(v, after[k], child)
+            elif isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+                for i, (b, a) in enumerate(zip(before, after, strict=True)):
+                    unchanged(b, a, f"{pointer}/{i}")
+            return
+        assert after == before and type(after) is type(before), pointer
+
+    unchanged(document, masked, "")
+
+
+@pytest.mark.parametrize(
+    ("number", "entity"),
+    [(4111111111111111, "CREDIT_CARD"), (-4111111111111111, "CREDIT_CARD"), (123456789, "US_SSN"), (12345678, None)],
+)
+def test_numbers_are_judged_from_nine_digits(number: int, entity: str | None) -> None:
+    masked, findings = Masker(KEY).mask_json({"n": number})
+    assert [f.entity_type for f in findings] == ([entity] if entity else [])
+    assert (masked["n"] == number) is (entity is None)
