@@ -88,8 +88,8 @@ def _spin(seconds: float) -> None:
 
 async def serve(port: int, burn_us: float) -> None:
     """The bare server: Empty, Burn, Verify (the real TokenValidator.verify, engine from CORESDK_* settings),
-    Commit (burn, then the group commit), CommitInLoop (the group commit writing in the loop's thread) and Echo
-    (a stream answering each message)."""
+    Commit (burn, then the group commit), CommitInLoop (the group commit writing in the loop's thread),
+    Yield (suspends once, nothing else) and Echo (a stream answering each message)."""
     burn = burn_us * 1e-6
     engine = Engine(load_sidecar_config(os.environ).engine)
     await engine.start()
@@ -114,6 +114,10 @@ async def serve(port: int, burn_us: float) -> None:
         await commit.append(request)
         return ANSWER[:150]  # about an AppendResponse
 
+    async def suspended(request: bytes, context: Any) -> bytes:
+        await asyncio.sleep(0)  # what any handler that waits (for an fsync, a lock, a peer) pays at least
+        return ANSWER[:150]
+
     async def committed_in_loop(request: bytes, context: Any) -> bytes:
         await commit_in_loop.append(request)
         return ANSWER[:150]
@@ -128,6 +132,7 @@ async def serve(port: int, burn_us: float) -> None:
         "Verify": grpc.unary_unary_rpc_method_handler(verify),
         "Commit": grpc.unary_unary_rpc_method_handler(committed),
         "CommitInLoop": grpc.unary_unary_rpc_method_handler(committed_in_loop),
+        "Yield": grpc.unary_unary_rpc_method_handler(suspended),
         "Echo": grpc.stream_stream_rpc_method_handler(echo),
     }
     server = grpc.aio.server()
@@ -251,6 +256,7 @@ async def main(n: int) -> None:
             (cost["raw"] * 1e6, "unary", "Burn", "raw RS256 verify's time (cryptography alone)", filler),
             (cost["ours"] * 1e6, "unary", "Burn", "TokenValidator.verify's time, burnt in a loop", filler),
             (0.0, "unary", "Verify", "the real TokenValidator.verify, unique tokens", tokens),
+            (0.0, "append", "Yield", "no work, but the handler suspends once (sleep(0))", records),
             (0.0, "append", "Commit", "group commit (write + fsync in a thread) only", records),
             (0.0, "append", "CommitInLoop", "group commit, write + fsync in the event loop", records),
             (cost["append"] * 1e6, "append", "Commit", "an Append record's time, then the group commit", records),
