@@ -38,6 +38,7 @@ from coresdk.audit.record import GENESIS_HASH, seal
 from coresdk.config.sidecar import load_sidecar_config
 from coresdk.engine import Engine
 from coresdk.jose.b64 import b64url_decode
+from coresdk.runtime import settle_after_start_up
 from coresdk.v1 import audit_pb2
 from sidecar.services.audit import AuditService
 from tests.support.jwks_server import JwksServer
@@ -139,6 +140,7 @@ async def serve(port: int, burn_us: float) -> None:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Floor", methods),))
     server.add_insecure_port(f"[::1]:{port}")
     await server.start()
+    settle_after_start_up()  # as every service does once it listens
     print("ready", flush=True)
     await server.wait_for_termination()
 
