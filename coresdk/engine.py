@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from coresdk.audit.journal import Journal
+from coresdk.audit.journal import Journal, JournalInUse
 from coresdk.audit.log import AuditLog
 from coresdk.audit.record import SealedRecord, validate_fields
 from coresdk.audit.shipper import Shipper, load_position
@@ -22,6 +22,7 @@ from coresdk.auth.revocations import RevocationFeed
 from coresdk.auth.validator import TokenValidator, TrustedIssuer
 from coresdk.auth.workers import VerifierPool
 from coresdk.config.engine import EngineConfig
+from coresdk.errors import ConfigError
 from coresdk.masking.engine import Masker
 from coresdk.masking.fields import mask_fields
 from coresdk.metrics import EngineMetrics
@@ -70,7 +71,10 @@ class Engine:
 
     async def start(self) -> None:
         position = await asyncio.to_thread(load_position, self._position_file) if self._position_file.exists() else {}
-        await self.audit.start(position)
+        try:
+            await self.audit.start(position)
+        except JournalInUse as exc:  # a deployment error (two processes on one directory), not an outage
+            raise ConfigError(self.config.audit.directory_variable, str(exc)) from None
         revocations = self.config.revocations
         if revocations is not None and self.audit.ready():
             cp_base = revocations.url.rsplit("/api/v1/", 1)[0]

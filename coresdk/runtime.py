@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -44,12 +44,43 @@ async def listen(runner: web.BaseRunner, addr: str, variable: str) -> None:
         raise ConfigError(variable, f"cannot listen on {addr}: {exc}") from None
 
 
-def stop_signal() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT. Take it before starting anything, so a stop during start-up is graceful."""
-    stop = asyncio.Event()
+class StopSignal(asyncio.Event):
+    """Set by SIGTERM or SIGINT once the service serves (its `wait()` began): a graceful stop follows.
+
+    A signal that arrives before that, while the service is still starting (a database that does not answer can
+    hold a start for a minute), cancels the start instead: whatever had started is stopped by the service's own
+    cleanup, and the process exits at once. A second signal during a graceful stop cancels the stop's waiting too
+    (in-flight requests to a silent upstream, say): every acknowledged audit record is already on disk.
+    """
+
+    def __init__(self, main: asyncio.Task[Any]) -> None:
+        super().__init__()
+        self._main = main
+        self._serving = False
+        self.signalled = False
+
+    def on_signal(self) -> None:
+        if self._serving and not self.is_set():
+            self.set()
+            return
+        self.signalled = True
+        self.set()  # should the start swallow the cancellation, its wait() still returns at once
+        self._main.cancel()
+
+    async def wait(self) -> Literal[True]:
+        self._serving = True
+        return await super().wait()
+
+
+def stop_signal() -> StopSignal:
+    """The service's stop, set by SIGTERM or SIGINT. Take it before starting anything, so a stop during start-up
+    is answered too (see StopSignal)."""
+    main = asyncio.current_task()
+    assert main is not None, "stop_signal() is taken inside the service's main coroutine"
+    stop = StopSignal(main)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop.on_signal)
     return stop
 
 
@@ -71,4 +102,7 @@ def run_service(
     except ConfigError as exc:
         print(f"coresdk {name}: configuration error: {exc}", file=sys.stderr)
         return 2
+    except asyncio.CancelledError:  # a stop signal during start-up, or a second one while stopping (StopSignal)
+        logging.getLogger(f"coresdk.{name}").info("stopped by a signal before it was ready, or while stopping")
+        return 0
     return 0

@@ -96,13 +96,16 @@ class Gateway:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
         )
         self.proxy = Proxy(session, self.config.max_body_bytes, self.config.trusted_proxies, self.audited)
-        if isinstance(self.quotas, PostgresQuota):
-            await self.quotas.start()
-        await self.engine.start()
-        yield
-        await self.engine.stop()
-        await self.quotas.close()
-        await session.close()
+        # Whatever started is stopped however the block ends: a start that fails later (an address taken) still
+        # closes the engine's journal, its sessions and the quota pool, and the process exits with the error.
+        async with contextlib.AsyncExitStack() as started:
+            started.push_async_callback(session.close)
+            started.push_async_callback(self.quotas.close)
+            if isinstance(self.quotas, PostgresQuota):
+                await self.quotas.start()
+            started.push_async_callback(self.engine.stop)
+            await self.engine.start()
+            yield
 
     async def readyz(self, _: web.BaseRequest) -> web.Response:
         """503 until the engine can decide: every issuer's keys, the revocation feed and the audit journal ready."""

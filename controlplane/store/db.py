@@ -92,20 +92,34 @@ class SqliteDatabase:
 
     @classmethod
     async def open(cls, path: Path) -> SqliteDatabase:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=FULL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        path.chmod(0o600)
-        # A second connection for single-statement reads: in WAL mode a reader sees the last commit and neither
-        # waits for nor blocks the writer, so a token request's client lookup does not queue behind a commit's fsync.
-        reader = await aiosqlite.connect(str(path), isolation_level=None)
-        reader.row_factory = sqlite3.Row
-        await reader.execute("PRAGMA query_only=ON")
-        await reader.execute("PRAGMA busy_timeout=5000")
+        """Both connections, or StoreUnavailable saying why (and nothing left open: an aiosqlite connection is a
+        thread that would keep a process that failed to start from exiting)."""
+        opened: list[aiosqlite.Connection] = []
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            opened.append(conn)
+            conn.row_factory = sqlite3.Row
+            await conn.execute("PRAGMA journal_mode=WAL")  # the first read of the file: not a database fails here
+            await conn.execute("PRAGMA synchronous=FULL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            path.chmod(0o600)
+            # A second connection for single-statement reads: in WAL mode a reader sees the last commit and neither
+            # waits for nor blocks the writer, so a token request's client lookup does not queue behind a commit's
+            # fsync.
+            reader = await aiosqlite.connect(str(path), isolation_level=None)
+            opened.append(reader)
+            reader.row_factory = sqlite3.Row
+            await reader.execute("PRAGMA query_only=ON")
+            await reader.execute("PRAGMA busy_timeout=5000")
+        except BaseException as exc:
+            for connection in opened:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+            if isinstance(exc, (OSError, sqlite3.Error)):
+                raise StoreUnavailable(f"cannot open the SQLite database {path}: {exc}") from None
+            raise
         return cls(conn, reader)
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
@@ -185,6 +199,10 @@ def _begin_locked(locks: tuple[str, ...]) -> str:
             raise ValueError(f"advisory lock name {name!r} is not a plain word")
     return "BEGIN; " + " ".join(f"SELECT pg_advisory_xact_lock(hashtext('{name}'));" for name in locks)
 
+
+# What a store answers when it cannot do what it was asked (a missing privilege, a read-only file, a full disk):
+# at start-up these mean the database setting is unusable for this service.
+DATABASE_ERRORS = (sqlite3.Error, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError)
 
 _CONNECTION_ERRORS = (
     TimeoutError,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from controlplane.store.db import Database
+from controlplane.store.db import DATABASE_ERRORS, Database, StoreUnavailable
 
 _SERIAL = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY"}
 
@@ -219,7 +219,15 @@ MIGRATIONS.append(
 
 
 async def migrate(db: Database) -> list[int]:
-    """Apply pending migrations; return the versions applied now."""
+    """Apply pending migrations; return the versions applied now. A database that refuses them (a role that may not
+    create tables, a read-only file) is StoreUnavailable naming the statement's error, not a stack trace."""
+    try:
+        return await _migrate(db)
+    except DATABASE_ERRORS as exc:
+        raise StoreUnavailable(f"cannot apply the schema migrations: {exc}") from None
+
+
+async def _migrate(db: Database) -> list[int]:
     async with db.transaction() as tx:
         await tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

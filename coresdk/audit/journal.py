@@ -9,6 +9,7 @@ off; damage anywhere else is corruption and the journal refuses to open.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import struct
 import zlib
@@ -23,6 +24,14 @@ MAX_FRAME = 1024 * 1024
 
 class JournalCorrupt(Exception):
     pass
+
+
+class JournalInUse(Exception):
+    """Another process holds this journal: two writers would each number the same chains from the same head and
+    acknowledge forked records, so the second one must not start."""
+
+
+LOCK_FILE = "journal.lock"
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Journal:
         self.directory = directory
         self._segment_bytes = segment_bytes
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._size = 0
         self._index = 0
         self.truncated_bytes = 0
@@ -93,8 +103,10 @@ class Journal:
         return sorted(self.directory.glob("segment-*.jnl"))
 
     def open(self) -> list[JournalEntry]:
-        """Recover every acknowledged entry, cut a torn tail, and open the newest segment for appending."""
+        """Take the journal's lock, recover every acknowledged entry, cut a torn tail, and open the newest segment
+        for appending. JournalInUse if another process holds the lock (released when that process ends, however)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock()
         segments = self.segments()
         entries: list[JournalEntry] = []
         for i, path in enumerate(segments):
@@ -114,6 +126,23 @@ class Journal:
         else:
             self._new_segment()
         return entries
+
+    def _lock(self) -> None:
+        """An exclusive flock on the directory's lock file, held until close() or the process's end."""
+        lock_path = self.directory / LOCK_FILE
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalInUse(
+                f"the audit journal {self.directory} is in use by another process; each process needs its own"
+                " journal directory (and chain)"
+            ) from None
+        except OSError:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
 
     def read_all(self) -> list[JournalEntry]:
         """Every entry on disk (for verification), without modifying anything."""
@@ -165,3 +194,6 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None

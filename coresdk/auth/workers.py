@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -143,6 +146,29 @@ def _outcome(answer: WorkerAnswer) -> Outcome:
     return CachedPrincipal(issuer, thumbprint, exp, wire, jti)
 
 
+_PARENT_POLL_SECONDS = 0.5
+
+
+def _worker_start(parent: int) -> None:
+    """In each worker, first: a terminal's ^C is the serving process's to answer (it stops the pool), and a worker
+    whose serving process is gone (SIGKILL, a crash: no shutdown ran) exits by itself instead of waiting forever on
+    a call queue whose other end it holds too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start, initargs=(os.getpid(),)
+    )
+
+
 class VerifierPool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -150,7 +176,7 @@ class VerifierPool:
         self._exports: dict[str, tuple[KeySet, tuple[PortableKey, ...]]] = {}
 
     async def start(self) -> None:
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = _new_pool(self.workers)
         loop = asyncio.get_running_loop()
         # Spawn every worker now (each imports the verifier), not on the first batch.
         await asyncio.gather(*(loop.run_in_executor(self._pool, _ready) for _ in range(self.workers)))
@@ -199,6 +225,6 @@ class VerifierPool:
 
     def _restart(self, cause: BaseException) -> None:
         log.error("verification worker failed (%s); restarting the pool", type(cause).__name__)
-        old, self._pool = self._pool, ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        old, self._pool = self._pool, _new_pool(self.workers)
         if old is not None:
             old.shutdown(wait=False, cancel_futures=True)

@@ -55,10 +55,12 @@ class InProcessClient(CallingClient):
         chain = env.text("CORESDK_AUDIT_CHAIN", f"app-{socket.gethostname()}") or "app"
         if not chain_ids.is_valid(chain):
             raise ConfigError("CORESDK_AUDIT_CHAIN", chain_ids.problem(chain))
+        audit_dir = Path(env.text("CORESDK_AUDIT_DIR", str(data_dir / "audit")) or data_dir / "audit")
         audit = AuditSettings(
-            directory=Path(env.text("CORESDK_AUDIT_DIR", str(data_dir / "audit")) or data_dir / "audit"),
+            directory=audit_dir,
             segment_bytes=env.integer("CORESDK_AUDIT_SEGMENT_BYTES", 64 * 1024 * 1024, minimum=4096, maximum=2**34),
             default_chain=chain,
+            directory_variable="CORESDK_DATA_DIR" if audit_dir == data_dir / "audit" else "CORESDK_AUDIT_DIR",
         )
         return cls(Engine(load_engine_config(env, audit)))
 

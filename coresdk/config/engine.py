@@ -66,6 +66,7 @@ class AuditSettings:
     directory: Path
     segment_bytes: int
     default_chain: str
+    directory_variable: str  # the setting that chose `directory` (its own, or the data directory), for errors
 
 
 @dataclass(frozen=True)

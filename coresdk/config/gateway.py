@@ -192,6 +192,9 @@ def load_gateway_config(environ: Mapping[str, str]) -> GatewayConfig:
             directory=Path(audit_dir),
             segment_bytes=env.integer("CORESDK_AUDIT_SEGMENT_BYTES", 64 * 1024 * 1024, minimum=4096, maximum=2**34),
             default_chain=chain,
+            directory_variable=(
+                "CORESDK_DATA_DIR" if Path(audit_dir) == data_dir / "gateway-audit" else "CORESDK_GATEWAY_AUDIT_DIR"
+            ),
         ),
     )
     routes_file = Path(env.text("CORESDK_ROUTES_FILE", "config/routes.json") or "config/routes.json")
