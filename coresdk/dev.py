@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from coresdk.audit import chain_id as chain_ids
+from coresdk.children import die_with_parent
 from coresdk.config.env import split_host_port
 
 
@@ -159,6 +160,7 @@ def run_dev(data_dir: str, check: bool = False) -> int:
     gateway_credential = ""
     vault_addr = os.environ.get("CORESDK_DEV_VAULT_ADDR", "127.0.0.1:8200")
     print(f"CoreSDK development system (data: {data})")
+    signal.signal(signal.SIGTERM, _interrupt)  # from here on: a SIGTERM while starting stops what was started too
     try:
         started = time.monotonic()
         print(f"  [0/{len(steps)}] starting OpenBao (dev) ...", end="", flush=True)
@@ -182,7 +184,13 @@ def run_dev(data_dir: str, check: bool = False) -> int:
             log = open(logs / f"{module}.log", "ab")  # noqa: SIM115 - handed to the child
             # the gateway runs the engine in process and ships its own chain with its own credential
             own = {**env, "CORESDK_CP_TOKEN": gateway_credential} if module == "gateway" else env
-            proc = subprocess.Popen([sys.executable, "-m", module], env=own, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module],
+                env=own,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),  # `coresdk dev` runs no threads of its own
+            )
             log.close()
             procs.append((name, proc))
             try:
@@ -237,7 +245,6 @@ def run_dev(data_dir: str, check: bool = False) -> int:
         if check:
             return _self_check(coresdk, str(data), sidecar_addr, env, gateway_addr)
         print("Press Ctrl-C to stop.")
-        signal.signal(signal.SIGTERM, _interrupt)
         while True:
             for name, proc in procs:
                 if proc.poll() is not None:

@@ -17,6 +17,8 @@ from pathlib import Path
 import hvac
 import requests
 
+from coresdk.children import die_with_parent
+
 SIDECAR_POLICY = """
 path "secret/data/app/*" { capabilities = ["read"] }
 path "transit/encrypt/coresdk" { capabilities = ["update"] }
@@ -45,6 +47,7 @@ def start_dev_vault(data: Path, addr: str, log_path: Path) -> tuple[subprocess.P
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),  # started before any thread
         )
     url = f"http://{addr}"
     deadline = time.monotonic() + 30
