@@ -3,11 +3,13 @@ running after its launcher was killed holds ports, keys and a journal nobody is 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -26,3 +28,19 @@ def die_with_parent() -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return in_child
+
+
+@contextlib.contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """SIGINT ignored while children are started here: an ignored signal stays ignored through exec, so a terminal's
+    ^C (sent to the whole process group) cannot interrupt a child still importing its modules, before it could say
+    how it answers ^C itself; the parent stops its children. Only the main thread may change dispositions; anywhere
+    else this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

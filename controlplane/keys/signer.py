@@ -31,6 +31,7 @@ import subprocess
 import sys
 
 from controlplane.keys.signing import SigningKey, load_pem_key
+from coresdk.children import interrupts_ignored
 
 log = logging.getLogger("coresdk.controlplane")
 _LEN = 4
@@ -149,12 +150,13 @@ class _Signer:
 async def _spawn() -> _Signer:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "controlplane.keys.signer", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-            close_fds=True,
-        )
+        with interrupts_ignored():  # until serve() ignores ^C itself: the control plane stops its signers
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "controlplane.keys.signer", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
     except OSError as exc:
         ours.close()
         raise SignerUnavailable(f"cannot start a signer process: {exc}") from exc

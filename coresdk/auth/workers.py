@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from coresdk.auth.cache import CachedPrincipal
 from coresdk.auth.principal_wire import principal_wire
 from coresdk.auth.verdict import UnknownKid, judge
+from coresdk.children import interrupts_ignored
 from coresdk.config.engine import IssuerConfig, TokenPolicy
 from coresdk.errors import CoreSDKError, InvalidArgument, Unauthenticated, Unavailable
 from coresdk.jose.jwk import KeySet, VerificationKey
@@ -177,9 +178,7 @@ class VerifierPool:
 
     async def start(self) -> None:
         self._pool = _new_pool(self.workers)
-        loop = asyncio.get_running_loop()
-        # Spawn every worker now (each imports the verifier), not on the first batch.
-        await asyncio.gather(*(loop.run_in_executor(self._pool, _ready) for _ in range(self.workers)))
+        await self._spawn_all()
         log.info("verification workers started workers=%d", self.workers)
 
     def stop(self) -> None:
@@ -210,18 +209,27 @@ class VerifierPool:
         size = max(_CHUNK_MIN, -(-len(items) // (2 * self.workers)))
         loop = asyncio.get_running_loop()
         try:
-            chunks = await asyncio.gather(
-                *(
+            with interrupts_ignored():  # a pool restarted after a failure spawns its workers in these submits
+                pending = [
                     loop.run_in_executor(pool, judge_chunk, policy, configs, shipped, items[i : i + size], now)
                     for i in range(0, len(items), size)
-                )
-            )
+                ]
+            chunks = await asyncio.gather(*pending)
         except BrokenProcessPool as exc:  # a dead worker breaks the whole pool: start a new one for the next batch
             self._restart(exc)
             raise WorkerUnavailable(f"a worker died: {exc}") from None
         except Exception as exc:  # anything else a worker raised: the calling process judges, and says why
             raise WorkerUnavailable(f"{type(exc).__name__}: {exc}") from None
         return [_outcome(answer) for chunk in chunks for answer in chunk]
+
+    async def _spawn_all(self) -> None:
+        """Spawn every worker now (each imports the verifier), not on the first batch, with ^C ignored until each
+        has said it ignores ^C itself (the pool spawns its processes inside submit)."""
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        with interrupts_ignored():
+            ready = [loop.run_in_executor(self._pool, _ready) for _ in range(self.workers)]
+        await asyncio.gather(*ready)
 
     def _restart(self, cause: BaseException) -> None:
         log.error("verification worker failed (%s); restarting the pool", type(cause).__name__)
