@@ -3,15 +3,21 @@ status 0 (a stop was asked for, nothing failed), however far its start had come.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
+from coresdk.audit.journal import Journal
+from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from tests.support.controlplane import ControlPlaneProcess
-from tests.support.processes import ROOT
+from tests.support.jwks_server import JwksServer
+from tests.support.processes import ROOT, SidecarProcess, trusting
 from tests.support.silent_server import SilentServer
 
 STOPS_WITHIN = 15.0  # seconds: graceful stops are bounded well below this
@@ -69,3 +75,54 @@ def test_sigterm_while_the_database_does_not_answer_stops_the_control_plane(
     output = (tmp_path / "cp.log").read_text(errors="replace")
     assert code == 0, f"exit status {code} (None: still running after {STOPS_WITHIN} s):\n{output}"
     assert "Traceback" not in output, output
+
+
+async def _append_until_refused(target: str, acked: list[str], stop_after: asyncio.Event) -> None:
+    """Append records one after another on one channel until the sidecar stops answering; ids of those answered."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = audit_pb2_grpc.AuditServiceStub(channel)
+        i = 0
+        while True:
+            i += 1
+            record = audit_pb2.AuditRecord(
+                actor=f"user-{i}", action="orders.read", resource=f"orders/{i}", outcome="allow", tenant_id="t1"
+            )
+            try:
+                reply = await stub.Append(audit_pb2.AppendRequest(record=record), timeout=5)
+            except grpc.aio.AioRpcError:
+                return
+            acked.append(reply.id)
+            if len(acked) >= 20:
+                stop_after.set()
+
+
+def test_two_sigterms_while_appending_stop_the_sidecar_and_keep_every_acknowledged_record(
+    jwks: JwksServer,
+) -> None:
+    """A supervisor's SIGTERM, then a second one while the sidecar drains: status 0, and every record it
+    acknowledged is in its journal (an acknowledgement means durable)."""
+    sidecar = SidecarProcess(trusting(jwks.url))
+    acked: list[str] = []
+
+    async def run() -> None:
+        enough = asyncio.Event()
+        writers = [asyncio.create_task(_append_until_refused(sidecar.target, acked, enough)) for _ in range(8)]
+        await asyncio.wait_for(enough.wait(), 20)
+        sidecar.proc.terminate()
+        await asyncio.sleep(0.05)
+        if sidecar.proc.poll() is None:
+            sidecar.proc.terminate()
+        await asyncio.wait_for(asyncio.gather(*writers), STOPS_WITHIN)
+
+    try:
+        asyncio.run(run())
+        code = _stopped(sidecar.proc)
+        assert code == 0, f"exit status {code}:\n{sidecar.output()}"
+        stored = {
+            json.loads(e.canonical)["id"]
+            for e in Journal(Path(sidecar.env["CORESDK_DATA_DIR"]) / "audit", 1 << 30).read_all()
+        }
+        assert set(acked) <= stored, sorted(set(acked) - stored)[:5]
+        assert "Traceback" not in sidecar.output(), sidecar.output()
+    finally:
+        sidecar.stop()
