@@ -4,16 +4,20 @@ served from memory, and once the database is back the same process serves again 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 import requests
 
+from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from tests.support.controlplane import ControlPlaneProcess
 from tests.support.lifecycle import poll
 from tests.support.pg_outage import bring_up, take_down
 from tests.support.postgres import PostgresCluster
+from tests.support.processes import SidecarProcess
 
 BOUND = 15  # seconds any one answer may take during the outage
 
@@ -71,4 +75,55 @@ def test_database_outage_is_refused_with_503_and_recovered_from(cluster: Postgre
         assert cp.admin("GET", "/v1/oauth/apps").status_code == 200
         assert "Traceback" not in cp.output().split("restore the pool connection floor")[0]
     finally:
+        assert cp.stop() == 0, cp.output()
+
+
+def _append(target: str, chain: str, first: int, count: int) -> list[str]:
+    async def run() -> list[str]:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = audit_pb2_grpc.AuditServiceStub(channel)
+            ids = []
+            for i in range(first, first + count):
+                record = audit_pb2.AuditRecord(
+                    actor=f"user-{i}",
+                    action="orders.read",
+                    resource=f"orders/{i}",
+                    outcome="allow",
+                    tenant_id="tenant-a",
+                    chain_id=chain,
+                )
+                ids.append((await stub.Append(audit_pb2.AppendRequest(record=record), timeout=10)).id)
+            return ids
+
+    return asyncio.run(run())
+
+
+def test_records_acknowledged_during_a_database_outage_reach_the_control_plane(
+    cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """The sidecar acknowledges appends from its own journal while the control plane cannot store; once the
+    database is back, its shipper delivers every one of them, the chain whole."""
+    cp = ControlPlaneProcess(tmp_path, cluster.new_database())
+    sidecar: SidecarProcess | None = None
+    try:
+        env = cp.sidecar_env()
+        chain = env["CORESDK_AUDIT_CHAIN"]
+        sidecar = SidecarProcess(env)
+        acked = _append(sidecar.target, chain, 1, 5)
+        take_down(cluster)
+        try:
+            acked += _append(sidecar.target, chain, 6, 10)
+        finally:
+            bring_up(cluster)
+
+        def stored() -> set[str]:
+            resp = cp.admin("GET", f"/api/v1/audit?chain_id={chain}&limit=1000")
+            return {r["id"] for r in resp.json()["records"]} if resp.status_code == 200 else set()
+
+        assert poll(lambda: set(acked) <= stored(), 25, every=0.5), (sorted(set(acked) - stored()), cp.output())
+        verdict = cp.admin("GET", f"/api/v1/audit?verify_chain=true&chain_id={chain}&full=true").json()
+        assert verdict["chain_valid"] is True, verdict
+    finally:
+        if sidecar is not None:
+            assert sidecar.stop() == 0, sidecar.output()
         assert cp.stop() == 0, cp.output()
