@@ -16,7 +16,7 @@ from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.jwks_server import JwksServer
 from tests.support.lifecycle import descendants, kill_all, poll, survivors
 from tests.support.postgres import PostgresCluster, _bin
-from tests.support.processes import ROOT, trusting
+from tests.support.processes import ROOT, SidecarProcess, trusting
 from tests.support.tokens import SigningKey
 
 EXIT_WITHIN = 20.0  # a failed start takes a second or two; a hung one never ends
@@ -133,4 +133,29 @@ def test_a_gateway_that_cannot_listen_stops_its_engine(tmp_path: Path) -> None:
         assert "Unclosed" not in output, output
     finally:
         first.stop()
+        jwks.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the audit journal (coresdk/audit/journal.py Journal.open) takes no lock on its directory: a second "
+    "sidecar on the same CORESDK_DATA_DIR (a restart whose old process is still draining, a copy started twice) "
+    "starts, and both acknowledge seq 1, 2, ... of the same chain into the same segment: a forked chain",
+)
+def test_a_second_sidecar_on_a_journal_in_use_is_refused(tmp_path: Path) -> None:
+    jwks = JwksServer()
+    jwks.keys = [SigningKey.rsa("life-twin").jwk()]
+    first = SidecarProcess(trusting(jwks.url))
+    try:
+        # its own addresses (SidecarProcess picks free ones), the first one's data directory
+        second = SidecarProcess(trusting(jwks.url, CORESDK_DATA_DIR=first.env["CORESDK_DATA_DIR"]), wait_ready=False)
+        try:
+            # it should exit at once; one that becomes ready is appending to the same journal as the first
+            poll(lambda: second.proc.poll() is not None or second.readiness_checks("audit", 1).get("audit") is True, 20)
+            code = second.proc.poll()
+            _assert_refused(code, second.output(), "CORESDK_DATA_DIR")
+        finally:
+            second.stop()
+    finally:
+        assert first.stop() == 0, first.output()
         jwks.close()
