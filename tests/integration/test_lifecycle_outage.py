@@ -14,10 +14,13 @@ import requests
 
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
 from tests.support.controlplane import ControlPlaneProcess
+from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.jwks_server import JwksServer
 from tests.support.lifecycle import poll
 from tests.support.pg_outage import bring_up, take_down
 from tests.support.postgres import PostgresCluster
-from tests.support.processes import SidecarProcess
+from tests.support.processes import SidecarProcess, trusting
+from tests.support.tokens import SigningKey, claims
 
 BOUND = 15  # seconds any one answer may take during the outage
 
@@ -127,3 +130,31 @@ def test_records_acknowledged_during_a_database_outage_reach_the_control_plane(
         if sidecar is not None:
             assert sidecar.stop() == 0, sidecar.output()
         assert cp.stop() == 0, cp.output()
+
+
+def test_a_quota_database_outage_is_refused_with_503_and_recovered_from(cluster: PostgresCluster) -> None:
+    """The gateway's shared quota store (CORESDK_QUOTA_DATABASE_URL) goes away: a request that needs its quota is
+    a prompt 503 with a JSON error, never let through unmetered; once it is back, requests pass again."""
+    key = SigningKey.rsa("life-quota")
+    jwks = JwksServer()
+    jwks.keys = [key.jwk()]
+    gateway = GatewayProcess(Upstream(), trusting(jwks.url), env={"CORESDK_QUOTA_DATABASE_URL": cluster.new_database()})
+    headers = {"Authorization": f"Bearer {key.sign(claims())}"}
+
+    def orders() -> requests.Response:
+        return requests.get(f"{gateway.url}/v1/orders", headers=headers, timeout=BOUND)
+
+    try:
+        assert orders().status_code == 200
+        take_down(cluster)
+        try:
+            for _ in range(2):
+                resp = orders()
+                assert resp.status_code == 503, resp.text
+                assert resp.json()["error"] == "temporarily_unavailable", resp.text
+        finally:
+            bring_up(cluster)
+        assert poll(lambda: orders().status_code == 200, 20, every=0.3)
+    finally:
+        gateway.stop()
+        jwks.close()
