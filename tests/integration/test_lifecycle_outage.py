@@ -20,6 +20,7 @@ from tests.support.lifecycle import poll
 from tests.support.pg_outage import bring_up, take_down
 from tests.support.postgres import PostgresCluster
 from tests.support.processes import SidecarProcess, trusting
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import SigningKey, claims
 
 BOUND = 15  # seconds any one answer may take during the outage
@@ -158,3 +159,33 @@ def test_a_quota_database_outage_is_refused_with_503_and_recovered_from(cluster:
     finally:
         gateway.stop()
         jwks.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="controlplane/store/db.py PostgresDatabase.open (create_pool, line ~233) sets command_timeout=10 but no "
+    "connect timeout (asyncpg's default: 60 s) and acquire() has none: during a partition a token request waits "
+    "20 s (two statements at 10 s each), the next one 60 s (a new connection), before its 503",
+)
+def test_a_database_partition_is_refused_within_a_bound(cluster: PostgresCluster, tmp_path: Path) -> None:
+    """The database stops answering (a network partition: connections open, no bytes): the 503 comes within a
+    bound a client can wait (here 15 s), not after the driver's own timeouts add up."""
+    url = cluster.new_database()
+    proxy = TcpProxy("127.0.0.1", cluster.port)
+    cp = ControlPlaneProcess(tmp_path, url.replace(f":{cluster.port}/", f":{proxy.port}/"))
+    try:
+        app = cp.create_app(name="svc", grant_types=["client_credentials"], tenant_id="tenant-a")
+        assert _token(cp, app).status_code == 200
+        proxy.silent.set()
+        try:
+            for _ in range(2):
+                try:
+                    resp = _token(cp, app)
+                except requests.Timeout:
+                    pytest.fail(f"no answer within {BOUND} s during the partition")
+                assert resp.status_code == 503, resp.text
+        finally:
+            proxy.silent.clear()
+    finally:
+        cp.stop()
+        proxy.close()
