@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,9 +129,9 @@ def test_interrupt_from_a_terminal_stops_a_sidecar_with_workers_cleanly(worker_j
         kill_all(workers)
 
 
-def test_interrupt_from_a_terminal_stops_a_control_plane_cleanly(tmp_path: Path) -> None:
+def _session_control_plane(tmp_path: Path) -> tuple[ControlPlaneProcess, subprocess.Popen[bytes]]:
+    """A control plane leading a process group of its own (the test starts it itself)."""
     cp = ControlPlaneProcess(tmp_path, f"sqlite:///{tmp_path / 'cp.db'}")
-    assert cp.proc is not None
     cp.stop()  # restarted below as the leader of its own process group
     log = open(cp.log_path, "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
@@ -142,12 +143,52 @@ def test_interrupt_from_a_terminal_stops_a_control_plane_cleanly(tmp_path: Path)
         start_new_session=True,
     )
     log.close()
+    return cp, proc
+
+
+def _since_restart(cp: ControlPlaneProcess) -> str:
+    return cp.output().split("control plane stopped", 1)[-1]
+
+
+def test_interrupt_from_a_terminal_stops_a_serving_control_plane_cleanly(tmp_path: Path) -> None:
+    cp, proc = _session_control_plane(tmp_path)
     children: list[int] = []
     try:
-        assert poll(lambda: "control plane listening" in cp.output().split("control plane stopped")[-1], 30)
+        assert poll(lambda: "control plane listening" in _since_restart(cp), 30), cp.output()
+        app = cp.create_app(name="svc", grant_types=["client_credentials"], tenant_id="tenant-a")
+        cp.client_token(app)  # a signer has signed: it is past its start
         children = descendants(proc.pid)
         code = _group_interrupt(proc)
-        output = cp.output()
+        output = _since_restart(cp)
+        assert code == 0, output
+        assert "Traceback" not in output, output
+        assert not survivors(children, GONE_WITHIN)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_all(children)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a signer ignores SIGINT only once serve() runs (controlplane/keys/signer.py), after its imports; the "
+    "control plane does not wait for that (nor start it in a session of its own): ^C while a signer is starting "
+    "prints its KeyboardInterrupt stack trace",
+)
+def test_interrupt_while_a_signer_starts_stops_the_control_plane_cleanly(tmp_path: Path) -> None:
+    cp, proc = _session_control_plane(tmp_path)
+    children: list[int] = []
+
+    def signer_started() -> bool:
+        children[:] = [p for p in descendants(proc.pid) if "controlplane.keys.signer" in cmdline(p)]
+        return bool(children) or proc.poll() is not None
+
+    try:
+        assert poll(signer_started, 30, every=0.002), cp.output()
+        time.sleep(0.05)  # its interpreter is up (it would die silently before), its imports under way
+        code = _group_interrupt(proc)
+        output = _since_restart(cp)
         assert code == 0, output
         assert "Traceback" not in output, output
         assert not survivors(children, GONE_WITHIN)
