@@ -51,10 +51,25 @@ HOUSEKEEPING_EVERY = 60.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# The public OAuth endpoints answer within this, whatever the store does (a partition: connections open, no bytes):
+# past it the request is abandoned with 503 temporarily_unavailable instead of the driver's timeouts added up.
+# Admin and audit routes are not bounded: a prune or a verification of a long chain may take longer.
+OAUTH_DEADLINE = 8.0
+_BOUNDED = frozenset({"/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/introspect", "/v1/oauth/logout"})
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    deadline = asyncio.timeout(OAUTH_DEADLINE if request.path in _BOUNDED else None)
     try:
-        return await handler(request)
+        async with deadline:
+            return await handler(request)
+    except TimeoutError:
+        if not deadline.expired():
+            log.exception("unhandled error path=%s", request.path)
+            return error_response(500, "server_error", "internal error")
+        log.error("request abandoned after %.0f s path=%s (the store did not answer)", OAUTH_DEADLINE, request.path)
+        return error_response(503, "temporarily_unavailable", "the store did not answer in time", {"Retry-After": "5"})
     except OAuthError as err:
         return error_response(err.status, err.error, err.description, err.headers)
     except ApiError as err:

@@ -63,13 +63,27 @@ class StopSignal(asyncio.Event):
         if self._serving and not self.is_set():
             self.set()
             return
+        stopping = self.is_set()
         self.signalled = True
         self.set()  # should the start swallow the cancellation, its wait() still returns at once
         self._main.cancel()
+        if stopping:  # a second signal: what is left of the stop gets HURRY_SECONDS, then the process ends
+            asyncio.get_running_loop().call_later(HURRY_SECONDS, _exit_now)
 
     async def wait(self) -> Literal[True]:
         self._serving = True
         return await super().wait()
+
+
+HURRY_SECONDS = 5.0
+
+
+def _exit_now() -> None:
+    """The end of a stop that a second signal asked to hurry and that still waits (a database that does not answer,
+    say): acknowledged records are already durable, so nothing acknowledged is lost by not waiting longer."""
+    logging.getLogger("coresdk").warning("stop still waiting %.0f s after a second signal: exiting now", HURRY_SECONDS)
+    logging.shutdown()
+    os._exit(0)
 
 
 def stop_signal() -> StopSignal:

@@ -200,6 +200,20 @@ def _begin_locked(locks: tuple[str, ...]) -> str:
     return "BEGIN; " + " ".join(f"SELECT pg_advisory_xact_lock(hashtext('{name}'));" for name in locks)
 
 
+# How long a request waits on PostgreSQL when it does not answer (a partition: connections open, no bytes): a new
+# connection, or a free one from the pool, in CONNECT_TIMEOUT; a statement on its own, acquiring its connection
+# included, in STATEMENT_DEADLINE. Past them the caller gets StoreUnavailable (503), not the driver's own timeouts
+# added up (60 s to connect, then 10 s per statement plus the cancellation's own round trip). Statements inside a
+# transaction keep the 10 s command timeout: a prune or a group commit may legitimately take longer than a lookup.
+CONNECT_TIMEOUT = 5.0
+STATEMENT_DEADLINE = 5.0
+
+
+def _why(exc: BaseException) -> str:
+    """A reason that is never empty (a TimeoutError's text is)."""
+    return str(exc) or f"{type(exc).__name__}: PostgreSQL did not answer in time"
+
+
 # What a store answers when it cannot do what it was asked (a missing privilege, a read-only file, a full disk):
 # at start-up these mean the database setting is unusable for this service.
 DATABASE_ERRORS = (sqlite3.Error, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError)
@@ -249,19 +263,24 @@ class PostgresDatabase:
     async def open(cls, url: str) -> PostgresDatabase:
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=10, command_timeout=10, reset=_keep_session_state
+                url,
+                min_size=1,
+                max_size=10,
+                timeout=CONNECT_TIMEOUT,
+                command_timeout=10,
+                reset=_keep_session_state,
             )
-        except (OSError, asyncpg.exceptions.PostgresError) as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        except (TimeoutError, OSError, asyncpg.exceptions.PostgresError) as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc
         return cls(pool, url)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         """One statement on its own (autocommit): one round trip, where a transaction() would take three."""
         try:
-            async with self._pool.acquire() as conn:
+            async with asyncio.timeout(STATEMENT_DEADLINE), self._pool.acquire() as conn:
                 row = await conn.fetchrow(sql, *args)
         except _CONNECTION_ERRORS as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise StoreUnavailable(_why(exc)) from exc
         return dict(row) if row is not None else None
 
     async def read(self, sql: str, *args: Any) -> list[Row]:
@@ -271,10 +290,10 @@ class PostgresDatabase:
     async def statement(self, sql: str, *args: Any) -> list[Row]:
         """One statement on its own (autocommit), its rows: one round trip, where a transaction() takes three."""
         try:
-            async with self._pool.acquire() as conn:
+            async with asyncio.timeout(STATEMENT_DEADLINE), self._pool.acquire() as conn:
                 rows = await conn.fetch(sql, *args)
         except _CONNECTION_ERRORS as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise StoreUnavailable(_why(exc)) from exc
         return [dict(r) for r in rows]
 
     async def session(self) -> asyncpg.Connection:
@@ -302,9 +321,9 @@ class PostgresDatabase:
     async def transaction(self, locks: tuple[str, ...] = ()) -> AsyncIterator[Tx]:
         """One transaction; with `locks`, their advisory locks are taken in BEGIN's own round trip."""
         try:
-            conn = await self._pool.acquire()
+            conn = await self._pool.acquire(timeout=CONNECT_TIMEOUT)
         except (TimeoutError, OSError, asyncpg.exceptions.PostgresError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise StoreUnavailable(_why(exc)) from exc
         try:
             if locks:
                 async with _locked_transaction(conn, locks):

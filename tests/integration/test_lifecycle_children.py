@@ -41,11 +41,6 @@ def _workers_of(pid: int) -> list[int]:
     return found()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verification workers are ProcessPoolExecutor children blocked on their call queue, whose write end "
-    "they hold themselves: a SIGKILLed sidecar leaves them (and multiprocessing's resource tracker) running forever",
-)
 def test_auth_workers_exit_when_the_sidecar_is_killed(worker_jwks: JwksServer) -> None:
     sidecar = SidecarProcess(trusting(worker_jwks.url, CORESDK_AUTH_WORKERS="2"))
     workers = _workers_of(sidecar.proc.pid)
@@ -110,11 +105,6 @@ class _SessionSidecar(SidecarProcess):
             self.wait_ready()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verification workers do not ignore SIGINT (the signers do): ^C prints a KeyboardInterrupt stack trace "
-    "from each worker process of the pool",
-)
 def test_interrupt_from_a_terminal_stops_a_sidecar_with_workers_cleanly(worker_jwks: JwksServer) -> None:
     sidecar = _SessionSidecar(trusting(worker_jwks.url, CORESDK_AUTH_WORKERS="2"))
     workers = _workers_of(sidecar.proc.pid)
@@ -170,12 +160,6 @@ def test_interrupt_from_a_terminal_stops_a_serving_control_plane_cleanly(tmp_pat
         kill_all(children)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a signer ignores SIGINT only once serve() runs (controlplane/keys/signer.py), after its imports; the "
-    "control plane does not wait for that (nor start it in a session of its own): ^C while a signer is starting "
-    "prints its KeyboardInterrupt stack trace",
-)
 def test_interrupt_while_a_signer_starts_stops_the_control_plane_cleanly(tmp_path: Path) -> None:
     cp, proc = _session_control_plane(tmp_path)
     children: list[int] = []

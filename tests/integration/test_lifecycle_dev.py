@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.lifecycle import cmdline, descendants, kill_all, poll, survivors
 from tests.support.ports import free_port
 from tests.support.processes import ROOT
@@ -66,12 +64,6 @@ def _end(proc: subprocess.Popen[bytes], children: list[int]) -> None:
     proc.wait()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="coresdk/dev.py installs its SIGTERM handler only once every service is up: a SIGTERM while it starts "
-    "them kills `coresdk dev` outright (status -15), its finally (_stop_all) never runs, every service started so "
-    "far keeps running",
-)
 def test_sigterm_while_dev_is_starting_stops_what_it_started(tmp_path: Path) -> None:
     proc, log = _dev(tmp_path)
     children = _children_once(proc, log, "starting sidecar")
@@ -86,11 +78,6 @@ def test_sigterm_while_dev_is_starting_stops_what_it_started(tmp_path: Path) -> 
         _end(proc, children)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the services `coresdk dev` starts do not watch their parent (no PR_SET_PDEATHSIG, no pipe whose end "
-    "they wait on): SIGKILL of `coresdk dev` leaves OpenBao, the control plane and the sidecar running",
-)
 def test_services_exit_when_dev_is_killed(tmp_path: Path) -> None:
     proc, log = _dev(tmp_path)
     children = _children_once(proc, log, "starting sidecar")

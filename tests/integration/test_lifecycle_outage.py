@@ -164,12 +164,6 @@ def test_a_quota_database_outage_is_refused_with_503_and_recovered_from(cluster:
         jwks.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="controlplane/store/db.py PostgresDatabase.open (create_pool, line ~233) sets command_timeout=10 but no "
-    "connect timeout (asyncpg's default: 60 s) and acquire() has none: during a partition a token request waits "
-    "20 s (two statements at 10 s each), the next one 60 s (a new connection), before its 503",
-)
 def test_a_database_partition_is_refused_within_a_bound(cluster: PostgresCluster, tmp_path: Path) -> None:
     """The database stops answering (a network partition: connections open, no bytes): the 503 comes within a
     bound a client can wait (here 15 s), not after the driver's own timeouts add up."""
@@ -194,12 +188,6 @@ def test_a_database_partition_is_refused_within_a_bound(cluster: PostgresCluster
         proxy.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="controlplane/app.py serve: runner.cleanup() waits for the in-flight request (aiohttp's default "
-    "shutdown_timeout, 60 s) and that request waits for the store's own timeouts (20-60 s, see the partition "
-    "test); a second SIGTERM only sets the stop event again: the stop takes as long as the partition's timeouts",
-)
 def test_two_sigterms_stop_a_control_plane_whose_database_is_partitioned(
     cluster: PostgresCluster, tmp_path: Path
 ) -> None:

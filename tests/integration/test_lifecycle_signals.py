@@ -58,12 +58,6 @@ def _stopped(proc: subprocess.Popen[bytes]) -> int | None:
             proc.wait()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgresDatabase.open creates its pool with asyncpg's default 60 s connect timeout and the stop event is "
-    "only awaited once listening: SIGTERM while the database does not answer is ignored for a minute, then the "
-    "process exits 2 with an empty reason ('cannot connect to PostgreSQL: ')",
-)
 def test_sigterm_while_the_database_does_not_answer_stops_the_control_plane(
     silent: SilentServer, tmp_path: Path
 ) -> None:
@@ -135,9 +129,9 @@ def test_two_sigterms_while_appending_stop_the_sidecar_and_keep_every_acknowledg
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the SIGTERM handler (coresdk/runtime.py stop_signal) is installed only inside asyncio.run, after every "
-    "import and the configuration load (~0.7 s): a SIGTERM in that window kills the process by the signal "
-    "(status -15, 143 to a shell) instead of the graceful status 0",
+    reason="known and left: the SIGTERM handler (coresdk/runtime.py stop_signal) is installed inside asyncio.run, "
+    "after the imports and the configuration load (~0.7 s); a SIGTERM in that window ends the process by the signal "
+    "(status -15, 143 to a shell), before it has opened or started anything",
 )
 @pytest.mark.parametrize("module", ["sidecar", "controlplane", "gateway"])
 def test_sigterm_while_importing_exits_0(module: str, tmp_path: Path) -> None:
@@ -149,12 +143,6 @@ def test_sigterm_while_importing_exits_0(module: str, tmp_path: Path) -> None:
     assert code == 0, f"exit status {code}:\n{(tmp_path / 'out.log').read_text(errors='replace')}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/app.py serve: runner.cleanup() waits for in-flight proxied requests up to aiohttp's default "
-    "shutdown_timeout (60 s) and the SIGTERM handler only sets an event already set: a second SIGTERM does not "
-    "shorten a drain held by an upstream that does not answer (bounded only by CORESDK_GATEWAY_TIMEOUT, or 60 s)",
-)
 def test_a_second_sigterm_ends_a_gateway_draining_a_silent_upstream(silent: SilentServer) -> None:
     key = SigningKey.rsa("life-drain")
     jwks = JwksServer()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,12 +48,6 @@ def _assert_refused(code: int | None, output: str, variable: str) -> None:
     assert "Traceback" not in output, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteDatabase.open (controlplane/store/db.py:96-98) runs its PRAGMAs on a connection it never closes "
-    "when one fails: a DATABASE_URL naming a file that is not a SQLite database prints a stack trace and the "
-    "aiosqlite thread keeps the process alive forever",
-)
 def test_a_file_that_is_not_a_database_is_refused_and_the_control_plane_exits(tmp_path: Path) -> None:
     not_a_database = tmp_path / "cp.db"
     not_a_database.write_bytes(b"this is not a SQLite database\n" * 400)
@@ -62,47 +55,23 @@ def test_a_file_that_is_not_a_database_is_refused_and_the_control_plane_exits(tm
     _assert_refused(*_run("controlplane", settings.env), "DATABASE_URL")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteDatabase.open's path.parent.mkdir (controlplane/store/db.py:95) raises FileExistsError, which "
-    "nothing turns into a configuration error: exit status 1 with a stack trace",
-)
 def test_a_database_path_under_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     settings = _Unstarted(tmp_path / "cp", f"sqlite:///{tmp_path / 'a-file' / 'cp.db'}")
     _assert_refused(*_run("controlplane", settings.env), "DATABASE_URL")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="serve maps only StoreUnavailable to a configuration error (controlplane/app.py:237): migrate()'s "
-    "InsufficientPrivilegeError for a role that may not create tables in the database leaves as a stack trace, "
-    "exit status 1",
-)
-def test_a_database_role_without_privileges_is_refused(cluster: PostgresCluster, tmp_path: Path) -> None:
-    if cluster.external:
+def test_a_database_role_without_privileges_is_refused(postgres: PostgresCluster, tmp_path: Path) -> None:
+    if postgres.external:
         pytest.skip("needs the private cluster (creates a role)")
-    url = cluster.new_database()
+    url = postgres.new_database()
     role = f"nopriv_{os.getpid()}"
-    psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres"]
-    cluster._run([*psql, "-c", f"CREATE ROLE {role} LOGIN"])
+    psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres"]
+    postgres._run([*psql, "-c", f"CREATE ROLE {role} LOGIN"])
     settings = _Unstarted(tmp_path / "cp", url.replace("postgres@", f"{role}@"))
     _assert_refused(*_run("controlplane", settings.env), "DATABASE_URL")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Gateway.running (gateway/app.py:99-105) has no try/finally around its yield: a start that fails after "
-    "the engine started (address taken) never stops it, and the exit logs ERROR 'Unclosed client session' / "
-    "'Unclosed connector' after the configuration error",
-)
 def test_a_gateway_that_cannot_listen_stops_its_engine(tmp_path: Path) -> None:
     jwks = JwksServer()
     jwks.keys = [SigningKey.rsa("life-gw").jwk()]
@@ -136,12 +105,6 @@ def test_a_gateway_that_cannot_listen_stops_its_engine(tmp_path: Path) -> None:
         jwks.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the audit journal (coresdk/audit/journal.py Journal.open) takes no lock on its directory: a second "
-    "sidecar on the same CORESDK_DATA_DIR (a restart whose old process is still draining, a copy started twice) "
-    "starts, and both acknowledge seq 1, 2, ... of the same chain into the same segment: a forked chain",
-)
 def test_a_second_sidecar_on_a_journal_in_use_is_refused(tmp_path: Path) -> None:
     jwks = JwksServer()
     jwks.keys = [SigningKey.rsa("life-twin").jwk()]

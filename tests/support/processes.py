@@ -86,6 +86,8 @@ class SidecarProcess:
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
             time.sleep(0.1)
+        self.proc.kill()  # never left running after the test, as the control plane's and gateway's helpers do
+        self.proc.wait()
         raise RuntimeError(f"sidecar not ready in {timeout}s:\n{self.output()}")
 
     def readiness_checks(self, until: str, timeout: float = 20.0) -> dict[str, object]:
