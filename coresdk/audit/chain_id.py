@@ -34,9 +34,20 @@ class InvalidChainId(ValueError):
         self.value = value
 
 
+_KNOWN_VALID: set[str] = set()  # ids already judged valid: a batch names the same chain in every record
+_KNOWN_MAX = 4096
+
+
 def is_valid(value: object) -> bool:
+    if type(value) is str and value in _KNOWN_VALID:
+        return True
     # fullmatch on str only: `$` semantics and bytes cannot sneak a trailing newline through
-    return isinstance(value, str) and _GRAMMAR.fullmatch(value) is not None and value not in _DOT_NAMES
+    valid = isinstance(value, str) and _GRAMMAR.fullmatch(value) is not None and value not in _DOT_NAMES
+    if valid and type(value) is str:
+        if len(_KNOWN_VALID) >= _KNOWN_MAX:
+            _KNOWN_VALID.clear()
+        _KNOWN_VALID.add(value)
+    return valid
 
 
 def check(value: object, what: str = "chain_id") -> str:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -118,10 +119,29 @@ def parse_metadata_json(text: str) -> dict[str, Any]:
     return value
 
 
+_RANDOM_BLOCK = 16 * 256
+_random = bytearray()
+_random_lock = threading.Lock()
+
+
+def _forget_random() -> None:
+    global _random_lock
+    _random.clear()  # a forked child must never hand out the ids its parent will
+    _random_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
 def new_record_id() -> str:
     """A random (version 4) UUID in its usual text form: the same 122 random bits uuid.uuid4() draws, formatted
-    directly (less than half the cost of building a UUID object per record)."""
-    raw = bytearray(os.urandom(16))
+    directly (less than half the cost of building a UUID object per record). The bytes come from os.urandom in
+    blocks of 256 ids: one getrandom call per block instead of one per record."""
+    with _random_lock:  # threads of an in-process client must never share an id's bytes
+        if not _random:
+            _random.extend(os.urandom(_RANDOM_BLOCK))
+        raw = _random[-16:]
+        del _random[-16:]
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = raw.hex()

@@ -4,7 +4,9 @@ the general code gives."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import threading
 import unicodedata
 import uuid
 
@@ -57,3 +59,39 @@ def test_record_ids_are_random_version_4_uuids() -> None:
         parsed = uuid.UUID(value)
         assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
     assert validate_fields({"actor": "a", "action": "x", "outcome": "o"})["id"] not in ids
+
+
+def test_record_ids_from_many_threads_never_repeat() -> None:
+    """Ids are drawn from a buffer of random bytes: threads (an in-process client's) must never share one, across
+    several refills of the buffer."""
+    per_thread = 1500
+    results: list[list[str]] = [[] for _ in range(8)]
+
+    def draw(out: list[str]) -> None:
+        for _ in range(per_thread):
+            out.append(new_record_id())
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [value for out in results for value in out]
+    assert len(set(every)) == len(every) == 8 * per_thread
+    assert all(uuid.UUID(value).version == 4 for value in every[::97])
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    new_record_id()  # the parent's buffer holds unused bytes now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, ",".join(new_record_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    os.waitpid(pid, 0)
+    parent = {new_record_id() for _ in range(50)}
+    assert len(child) == 50 and not child & parent
