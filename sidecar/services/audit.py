@@ -21,6 +21,7 @@ from coresdk.masking.engine import Masker
 from coresdk.masking.fields import mask_fields
 from coresdk.metrics import EngineMetrics
 from coresdk.v1 import audit_pb2, audit_pb2_grpc
+from sidecar.audit_wire import append_batch_response, append_response
 from sidecar.grpc_errors import abort
 
 MAX_BATCH = 1000
@@ -84,7 +85,8 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
 
     async def AppendBatch(  # noqa: N802
         self, request: audit_pb2.AppendBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> audit_pb2.AppendBatchResponse:
+    ) -> bytes:
+        """Every record validated before any is written; the answer is a serialised AppendBatchResponse."""
         try:
             if not request.records or len(request.records) > MAX_BATCH:
                 raise InvalidArgument(INVALID, f"a batch holds 1 to {MAX_BATCH} records")
@@ -95,8 +97,11 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
             await abort(context, err)
             raise
         self._batch_ok.inc()
-        return audit_pb2.AppendBatchResponse(
-            results=[self._reply(body, s) for (_, body), s in zip(bodies, sealed, strict=True)]
+        return append_batch_response(
+            [
+                append_response(body["id"], s.chain_id, s.seq, s.record_hash, s.previous_hash)
+                for (_, body), s in zip(bodies, sealed, strict=True)
+            ]
         )
 
     async def Verify(  # noqa: N802
