@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -33,13 +32,13 @@ import grpc
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from bench.audit import record as audit_record
 from bench.load import run_interleaved
 from coresdk.audit.record import GENESIS_HASH, seal
 from coresdk.config.sidecar import load_sidecar_config
 from coresdk.engine import Engine
 from coresdk.jose.b64 import b64url_decode
 from coresdk.runtime import settle_after_start_up
-from coresdk.v1 import audit_pb2
 from sidecar.services.audit import AuditService
 from tests.support.jwks_server import JwksServer
 from tests.support.ports import free_port
@@ -185,7 +184,7 @@ async def in_process_costs(env: dict[str, str], key: SigningKey, n: int) -> dict
             public.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
         raw = (time.perf_counter() - started) / n
         service = AuditService(engine.audit, "bench", engine.metrics, engine.masker)
-        records = [append_record(i) for i in range(n)]
+        records = [audit_record(i) for i in range(n)]
         started = time.perf_counter()
         previous = GENESIS_HASH
         for seq, record in enumerate(records, 1):
@@ -195,18 +194,6 @@ async def in_process_costs(env: dict[str, str], key: SigningKey, n: int) -> dict
     finally:
         await engine.stop()
     return {"raw": raw, "ours": ours, "append": append}
-
-
-def append_record(i: int) -> audit_pb2.AuditRecord:
-    """The record bench.audit appends."""
-    return audit_pb2.AuditRecord(
-        actor=f"user-{i % 100}",
-        action="orders.read",
-        resource=f"orders/{i}",
-        outcome="allow",
-        tenant_id="t1",
-        metadata_json=json.dumps({"order": i, "region": "eu-west-1"}),
-    )
 
 
 async def unary_ratio(server: _Server, method: str, requests: list[bytes], n: int) -> tuple[float, float]:
@@ -251,7 +238,7 @@ async def main(n: int) -> None:
         )
         tokens = [key.sign(claims(jti=f"floor-real-{i}")).encode() for i in range(n)]
         filler = [b"t" * TOKEN_SIZE]
-        records = [append_record(i).SerializeToString() for i in range(256)]
+        records = [audit_record(i).SerializeToString() for i in range(256)]
         rows: list[tuple[str, str, float, float]] = []
         for burn, kind, method, label, payloads in (
             (0.0, "unary", "Burn", "nothing (answer of a Principal's size)", filler),

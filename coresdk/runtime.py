@@ -57,14 +57,12 @@ class StopSignal(asyncio.Event):
         super().__init__()
         self._main = main
         self._serving = False
-        self.signalled = False
 
     def on_signal(self) -> None:
         if self._serving and not self.is_set():
             self.set()
             return
         stopping = self.is_set()
-        self.signalled = True
         self.set()  # should the start swallow the cancellation, its wait() still returns at once
         self._main.cancel()
         if stopping:  # a second signal: what is left of the stop gets HURRY_SECONDS, then the process ends

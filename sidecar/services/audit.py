@@ -58,19 +58,13 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return chain_id, body
 
     @staticmethod
-    def _reply(body: dict[str, Any], sealed: SealedRecord) -> audit_pb2.AppendResponse:
-        """The answer from the body that was sealed (its id), never by parsing the sealed bytes back."""
-        return audit_pb2.AppendResponse(
-            id=body["id"],
-            chain_id=sealed.chain_id,
-            seq=sealed.seq,
-            record_hash=sealed.record_hash,
-            previous_hash=sealed.previous_hash,
-        )
+    def _reply(body: dict[str, Any], sealed: SealedRecord) -> bytes:
+        """A serialised AppendResponse from the body that was sealed (its id), never by parsing the sealed bytes."""
+        return append_response(body["id"], sealed.chain_id, sealed.seq, sealed.record_hash, sealed.previous_hash)
 
     async def Append(  # noqa: N802
         self, request: audit_pb2.AppendRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> audit_pb2.AppendResponse:
+    ) -> bytes:
         started = time.perf_counter()
         try:
             item = self._body(request.record)
@@ -97,12 +91,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
             await abort(context, err)
             raise
         self._batch_ok.inc()
-        return append_batch_response(
-            [
-                append_response(body["id"], s.chain_id, s.seq, s.record_hash, s.previous_hash)
-                for (_, body), s in zip(bodies, sealed, strict=True)
-            ]
-        )
+        return append_batch_response([self._reply(body, s) for (_, body), s in zip(bodies, sealed, strict=True)])
 
     async def Verify(  # noqa: N802
         self, request: audit_pb2.VerifyRequest, context: grpc.aio.ServicerContext[Any, Any]

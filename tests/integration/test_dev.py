@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.devsystem import start_dev
-from tests.support.ports import free_port
+from tests.support.devsystem import dev_env, start_dev
 from tests.support.processes import ROOT
 
 
@@ -20,15 +19,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_dev_starts_everything_serves_a_token_and_stops(tmp_path: Path) -> None:
-    env = _env(
-        CORESDK_CP_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_SIDECAR_ADDR=f"[::1]:{free_port('::1')}",
-        CORESDK_HEALTH_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_DEV_VAULT_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_GATEWAY_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_DEMO_UPSTREAM_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_DEV_MCP_ADDR=f"127.0.0.1:{free_port()}",
-    )
+    env = dev_env()
     coresdk = str(Path(sys.executable).parent / "coresdk")
     result = subprocess.run(
         [coresdk, "dev", "--check", "--data-dir", str(tmp_path / "data")],
@@ -75,19 +66,8 @@ def test_ctrl_c_stops_every_process_cleanly(tmp_path: Path) -> None:
     """Ctrl-C in a terminal signals the whole process group: every service stops and frees its port."""
     import signal
 
-    ports = {
-        "CORESDK_CP_ADDR": free_port(),
-        "CORESDK_HEALTH_ADDR": free_port(),
-        "CORESDK_DEV_VAULT_ADDR": free_port(),
-        "CORESDK_GATEWAY_ADDR": free_port(),
-        "CORESDK_DEMO_UPSTREAM_ADDR": free_port(),
-        "CORESDK_DEV_MCP_ADDR": free_port(),
-    }
-    sidecar_port = free_port("::1")
-    env = _env(
-        **{k: f"127.0.0.1:{p}" for k, p in ports.items()},
-        CORESDK_SIDECAR_ADDR=f"[::1]:{sidecar_port}",
-    )
+    env = dev_env()
+    ports = [int(v.rsplit(":", 1)[1]) for k, v in env.items() if k.startswith("CORESDK_") and k.endswith("_ADDR")]
     log = tmp_path / "dev.out"
     proc = start_dev(env, tmp_path / "data", log)
     try:
@@ -101,5 +81,5 @@ def test_ctrl_c_stops_every_process_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in text
     from coresdk.doctor.network import listeners
 
-    for port in [*ports.values(), sidecar_port]:
+    for port in ports:
         assert listeners(port) == [], f"something still listens on {port}"

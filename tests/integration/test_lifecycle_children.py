@@ -140,6 +140,22 @@ def _since_restart(cp: ControlPlaneProcess) -> str:
     return cp.output().split("control plane stopped", 1)[-1]
 
 
+def _assert_interrupted_cleanly(cp: ControlPlaneProcess, proc: subprocess.Popen[bytes], children: list[int]) -> None:
+    """^C to the control plane's process group: status 0, no stack trace from it or any child, no child left."""
+    code = _group_interrupt(proc)
+    output = _since_restart(cp)
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    assert not survivors(children, GONE_WITHIN)
+
+
+def _end(proc: subprocess.Popen[bytes], children: list[int]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    kill_all(children)
+
+
 def test_interrupt_from_a_terminal_stops_a_serving_control_plane_cleanly(tmp_path: Path) -> None:
     cp, proc = _session_control_plane(tmp_path)
     children: list[int] = []
@@ -148,16 +164,9 @@ def test_interrupt_from_a_terminal_stops_a_serving_control_plane_cleanly(tmp_pat
         app = cp.create_app(name="svc", grant_types=["client_credentials"], tenant_id="tenant-a")
         cp.client_token(app)  # a signer has signed: it is past its start
         children = descendants(proc.pid)
-        code = _group_interrupt(proc)
-        output = _since_restart(cp)
-        assert code == 0, output
-        assert "Traceback" not in output, output
-        assert not survivors(children, GONE_WITHIN)
+        _assert_interrupted_cleanly(cp, proc, children)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        kill_all(children)
+        _end(proc, children)
 
 
 def test_interrupt_while_a_signer_starts_stops_the_control_plane_cleanly(tmp_path: Path) -> None:
@@ -171,13 +180,6 @@ def test_interrupt_while_a_signer_starts_stops_the_control_plane_cleanly(tmp_pat
     try:
         assert poll(signer_started, 30, every=0.002), cp.output()
         time.sleep(0.05)  # its interpreter is up (it would die silently before), its imports under way
-        code = _group_interrupt(proc)
-        output = _since_restart(cp)
-        assert code == 0, output
-        assert "Traceback" not in output, output
-        assert not survivors(children, GONE_WITHIN)
+        _assert_interrupted_cleanly(cp, proc, children)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        kill_all(children)
+        _end(proc, children)

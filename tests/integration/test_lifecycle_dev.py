@@ -4,31 +4,14 @@ is still starting them, or a SIGKILL of `coresdk dev` itself, must not leave Ope
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.devsystem import dev_env
 from tests.support.lifecycle import cmdline, descendants, kill_all, poll, survivors
-from tests.support.ports import free_port
-from tests.support.processes import ROOT
 
 GONE_WITHIN = 15.0
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(
-        CORESDK_CP_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_SIDECAR_ADDR=f"[::1]:{free_port('::1')}",
-        CORESDK_HEALTH_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_DEV_VAULT_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_GATEWAY_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_DEMO_UPSTREAM_ADDR=f"127.0.0.1:{free_port()}",
-        CORESDK_DEV_MCP_ADDR=f"127.0.0.1:{free_port()}",
-    )
-    return env
 
 
 def _dev(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -36,7 +19,7 @@ def _dev(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "coresdk"), "dev", "--data-dir", str(tmp_path / "data")],
-            env=_env(),
+            env=dev_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

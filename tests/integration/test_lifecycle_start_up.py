@@ -13,7 +13,7 @@ import pytest
 from tests.support.controlplane import ControlPlaneProcess
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.jwks_server import JwksServer
-from tests.support.lifecycle import descendants, kill_all, poll, survivors
+from tests.support.lifecycle import assert_start_refused, descendants, kill_all, poll, run_to_exit, survivors
 from tests.support.postgres import PostgresCluster, _bin
 from tests.support.processes import ROOT, SidecarProcess, trusting
 from tests.support.tokens import SigningKey
@@ -29,36 +29,20 @@ class _Unstarted(ControlPlaneProcess):
 
 
 def _run(module: str, env: dict[str, str]) -> tuple[int | None, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        out, _ = proc.communicate(timeout=EXIT_WITHIN)
-        return proc.returncode, out.decode(errors="replace")
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        return None, out.decode(errors="replace")
-
-
-def _assert_refused(code: int | None, output: str, variable: str) -> None:
-    assert code is not None, f"still running {EXIT_WITHIN} s after a failed start:\n{output}"
-    assert code == 2, output
-    assert f"configuration error: {variable}" in output, output
-    assert "Traceback" not in output, output
+    return run_to_exit(module, env, EXIT_WITHIN)
 
 
 def test_a_file_that_is_not_a_database_is_refused_and_the_control_plane_exits(tmp_path: Path) -> None:
     not_a_database = tmp_path / "cp.db"
     not_a_database.write_bytes(b"this is not a SQLite database\n" * 400)
     settings = _Unstarted(tmp_path / "cp", f"sqlite:///{not_a_database}")
-    _assert_refused(*_run("controlplane", settings.env), "DATABASE_URL")
+    assert_start_refused(*_run("controlplane", settings.env), "DATABASE_URL")
 
 
 def test_a_database_path_under_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     settings = _Unstarted(tmp_path / "cp", f"sqlite:///{tmp_path / 'a-file' / 'cp.db'}")
-    _assert_refused(*_run("controlplane", settings.env), "DATABASE_URL")
+    assert_start_refused(*_run("controlplane", settings.env), "DATABASE_URL")
 
 
 def test_a_database_role_without_privileges_is_refused(postgres: PostgresCluster, tmp_path: Path) -> None:
@@ -69,7 +53,7 @@ def test_a_database_role_without_privileges_is_refused(postgres: PostgresCluster
     psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres"]
     postgres._run([*psql, "-c", f"CREATE ROLE {role} LOGIN"])
     settings = _Unstarted(tmp_path / "cp", url.replace("postgres@", f"{role}@"))
-    _assert_refused(*_run("controlplane", settings.env), "DATABASE_URL")
+    assert_start_refused(*_run("controlplane", settings.env), "DATABASE_URL")
 
 
 def test_a_gateway_that_cannot_listen_stops_its_engine(tmp_path: Path) -> None:
@@ -97,7 +81,7 @@ def test_a_gateway_that_cannot_listen_stops_its_engine(tmp_path: Path) -> None:
         proc.wait()
         left = survivors(seen, 5)
         kill_all(left)
-        _assert_refused(proc.returncode, output, "CORESDK_GATEWAY_ADDR")
+        assert_start_refused(proc.returncode, output, "CORESDK_GATEWAY_ADDR")
         assert not left
         assert "Unclosed" not in output, output
     finally:
@@ -116,7 +100,7 @@ def test_a_second_sidecar_on_a_journal_in_use_is_refused(tmp_path: Path) -> None
             # it should exit at once; one that becomes ready is appending to the same journal as the first
             poll(lambda: second.proc.poll() is not None or second.readiness_checks("audit", 1).get("audit") is True, 20)
             code = second.proc.poll()
-            _assert_refused(code, second.output(), "CORESDK_DATA_DIR")
+            assert_start_refused(code, second.output(), "CORESDK_DATA_DIR")
         finally:
             second.stop()
     finally:

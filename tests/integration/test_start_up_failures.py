@@ -9,8 +9,6 @@ case starts a second copy of a running service, as an operator who starts it twi
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,36 +16,17 @@ import requests
 
 from tests.support.controlplane import ControlPlaneProcess
 from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.lifecycle import assert_start_refused, run_to_exit
 from tests.support.ports import free_port
-from tests.support.processes import ROOT, SidecarProcess
+from tests.support.processes import SidecarProcess
 
 EXIT_WITHIN = 30  # seconds: a failed start takes well under this; a hung one never ends
 
 
-def _second_start(module: str, env: dict[str, str], log: Path) -> tuple[int | None, str]:
-    """Start `python -m module` with env; (its exit status, or None if it was still running, and its output)."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        code: int | None = proc.wait(EXIT_WITHIN)
-    except subprocess.TimeoutExpired:
-        code = None
-        proc.kill()
-        proc.wait()
-    return code, log.read_text(errors="replace")
-
-
-def _assert_refused(code: int | None, output: str, variable: str) -> None:
-    assert code is not None, f"the process did not exit after a failed start:\n{output}"
-    assert code == 2, output
-    assert f"configuration error: {variable}" in output, output
-    assert "Traceback" not in output, output
-
-
 def test_a_second_control_plane_on_a_taken_address_exits(cp: ControlPlaneProcess, tmp_path: Path) -> None:
     """Same store, same settings, the first one's address: the second opens the store, then cannot listen."""
-    code, output = _second_start("controlplane", dict(cp.env), tmp_path / "second.log")
-    _assert_refused(code, output, "CORESDK_CP_ADDR")
+    code, output = run_to_exit("controlplane", dict(cp.env), EXIT_WITHIN)
+    assert_start_refused(code, output, "CORESDK_CP_ADDR")
     assert requests.get(f"{cp.url}/api/v1/jwks", timeout=10).status_code == 200  # the first one serves on
 
 
@@ -59,8 +38,8 @@ def test_a_second_sidecar_on_a_taken_address_exits(sidecar: SidecarProcess, take
         env["CORESDK_HEALTH_ADDR"] = f"127.0.0.1:{free_port()}"
     else:
         env["CORESDK_SIDECAR_ADDR"] = f"[::1]:{free_port('::1')}"
-    code, output = _second_start("sidecar", env, tmp_path / "second.log")
-    _assert_refused(code, output, taken)
+    code, output = run_to_exit("sidecar", env, EXIT_WITHIN)
+    assert_start_refused(code, output, taken)
     assert sidecar.health("/healthz")[0] == 200
 
 
@@ -70,7 +49,7 @@ def test_a_second_gateway_on_a_taken_address_exits(sidecar: SidecarProcess, tmp_
     try:
         env = {**first.env, "CORESDK_DATA_DIR": str(tmp_path / "data")}
         os.makedirs(env["CORESDK_DATA_DIR"])
-        code, output = _second_start("gateway", env, tmp_path / "second.log")
-        _assert_refused(code, output, "CORESDK_GATEWAY_ADDR")
+        code, output = run_to_exit("gateway", env, EXIT_WITHIN)
+        assert_start_refused(code, output, "CORESDK_GATEWAY_ADDR")
     finally:
         first.stop()

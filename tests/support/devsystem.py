@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+from tests.support.processes import ROOT
+
 READY = "Press Ctrl-C to stop."
+
+
+def dev_env(**extra: str) -> dict[str, str]:
+    """The environment of a `coresdk dev` that takes free loopback ports for every service (tests run beside each
+    other and beside a developer's own system), no CORESDK_* setting inherited; extra settings on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORESDK_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(
+        CORESDK_CP_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_SIDECAR_ADDR=f"[::1]:{free_port('::1')}",
+        CORESDK_HEALTH_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_DEV_VAULT_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_GATEWAY_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_DEMO_UPSTREAM_ADDR=f"127.0.0.1:{free_port()}",
+        CORESDK_DEV_MCP_ADDR=f"127.0.0.1:{free_port()}",
+    )
+    env.update(extra)
+    return env
 
 
 def start_dev(env: dict[str, str], data_dir: Path, log: Path, timeout: float = 90) -> subprocess.Popen[bytes]:

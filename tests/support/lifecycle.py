@@ -1,12 +1,17 @@
-"""Process-tree helpers for lifecycle tests: a process's children, whether a pid still runs, and a bounded poll."""
+"""Process-tree helpers for lifecycle tests: a process's children, whether a pid still runs, a bounded poll, and a
+service started to see how its start ends."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
+
+from tests.support.processes import ROOT
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -75,3 +80,27 @@ def kill_all(pids: Iterable[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def run_to_exit(module: str, env: dict[str, str], timeout: float) -> tuple[int | None, str]:
+    """Start `python -m module` and wait for it to end: (its exit status, or None if it still ran after timeout and
+    was killed, and everything it printed)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        return None, out.decode(errors="replace")
+
+
+def assert_start_refused(code: int | None, output: str, variable: str) -> None:
+    """A start refused as configuration errors are: it ended, with status 2, one line naming the variable, no
+    stack trace."""
+    assert code is not None, f"the process did not exit after a failed start:\n{output}"
+    assert code == 2, output
+    assert f"configuration error: {variable}" in output, output
+    assert "Traceback" not in output, output
