@@ -188,6 +188,56 @@ def test_a_database_partition_is_refused_within_a_bound(cluster: PostgresCluster
         proxy.close()
 
 
+def test_a_partition_behind_two_replicas_is_refused_through_the_gateway(
+    cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """As deployed: the public gateway in front, two control-plane replicas on one PostgreSQL behind it. The
+    database stops answering: a token request through the gateway, and one to each replica, is a 503 JSON error
+    within the bound (the gateway relays the control plane's answer, it does not time out on its own first); once
+    the database answers again, the same client gets a token through the gateway."""
+    url = cluster.new_database()
+    proxy = TcpProxy("127.0.0.1", cluster.port)
+    behind = url.replace(f":{cluster.port}/", f":{proxy.port}/")
+    first = ControlPlaneProcess(tmp_path / "a", behind)
+    second = ControlPlaneProcess(tmp_path / "b", behind, CORESDK_SIGNING_KEY_PATH=first.env["CORESDK_SIGNING_KEY_PATH"])
+    chain = "partition-gateway"
+    gateway = GatewayProcess(
+        Upstream(),
+        first.sidecar_env(CORESDK_AUDIT_CHAIN=chain),  # trusts the control plane, with a credential of its own
+        cp_url=first.url,
+        env={"CORESDK_GATEWAY_AUDIT_CHAIN": chain},
+    )
+    try:
+        app = first.create_app(name="svc", grant_types=["client_credentials"], tenant_id="tenant-a")
+
+        def through_gateway() -> requests.Response:
+            return requests.post(
+                f"{gateway.url}/v1/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(app["client_id"], app["client_secret"]),
+                timeout=BOUND,
+            )
+
+        assert through_gateway().status_code == 200
+        proxy.silent.set()
+        try:
+            for ask in (through_gateway, lambda: _token(first, app), lambda: _token(second, app)):
+                try:
+                    resp = ask()
+                except requests.Timeout:
+                    pytest.fail(f"no answer within {BOUND} s during the partition")
+                assert resp.status_code == 503, resp.text
+                assert resp.json()["error"] == "temporarily_unavailable", resp.text
+        finally:
+            proxy.silent.clear()
+        assert poll(lambda: through_gateway().status_code == 200, 30, every=0.5)
+    finally:
+        gateway.stop()
+        second.stop()
+        first.stop()
+        proxy.close()
+
+
 def test_two_sigterms_stop_a_control_plane_whose_database_is_partitioned(
     cluster: PostgresCluster, tmp_path: Path
 ) -> None:

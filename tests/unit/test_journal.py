@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coresdk.audit.journal import Journal, JournalCorrupt, JournalEntry
+from coresdk.audit.journal import Journal, JournalCorrupt, JournalEntry, JournalInUse
 
 
 def entries(n: int, start: int = 1) -> list[JournalEntry]:
@@ -61,3 +61,18 @@ def test_damage_in_a_sealed_segment_refuses_to_open(tmp_path: Path) -> None:
     first.write_bytes(bytes(data))
     with pytest.raises(JournalCorrupt):
         Journal(tmp_path, 64).open()
+
+
+def test_a_journal_directory_belongs_to_one_writer(tmp_path: Path) -> None:
+    """A second open of the same directory (another process, or another client in this one) is refused while the
+    first holds it, and the directory is free again once the first closes; reading never needs the lock."""
+    first = Journal(tmp_path, 1 << 20)
+    first.open()
+    first.append([JournalEntry("c", 1, "ab" * 32, b"{}")])
+    second = Journal(tmp_path, 1 << 20)
+    with pytest.raises(JournalInUse, match="in use by another process"):
+        second.open()
+    assert [e.seq for e in second.read_all()] == [1]
+    first.close()
+    assert [e.seq for e in second.open()] == [1]
+    second.close()
